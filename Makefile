@@ -1,0 +1,44 @@
+# The two set-up commands (README): `make demo` and `make test`. Both work from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench services fonts schema clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU build of torch (the pinned file on these machines); GPU hosts install their own.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,hunyuan]'
+	touch $@
+
+fonts:
+	./scripts/ensure-fonts.sh
+
+services:
+	./scripts/ensure-services.sh
+
+demo: $(STAMP) fonts
+	$(BIN)/adreview demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) fonts services
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP) fonts services
+	$(BIN)/python bench/matching.py
+
+schema: $(STAMP)
+	$(BIN)/adreview rules schema > rules/rules.schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

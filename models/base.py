@@ -1,0 +1,76 @@
+"""The OCR engine protocol, the line type every engine returns, and a fake for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from PIL import Image
+
+Point = tuple[float, float]
+Box = tuple[Point, Point, Point, Point]
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text an engine read.
+
+    ``box`` holds four (x, y) points - top-left, top-right, bottom-right, bottom-left -
+    in pixels of the original image; ``score`` is the engine's confidence in [0, 1],
+    or None when the engine gives none.
+    """
+
+    text: str
+    box: Box
+    score: float | None = None
+
+    @staticmethod
+    def rect(text: str, x0: float, y0: float, x1: float, y1: float,
+             score: float | None = None) -> TextLine:
+        """A line whose box is the axis-aligned rectangle (x0, y0)-(x1, y1)."""
+        return TextLine(text, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), score)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """The axis-aligned bounding rectangle (x0, y0, x1, y1) of the box."""
+        xs = [p[0] for p in self.box]
+        ys = [p[1] for p in self.box]
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+@runtime_checkable
+class OcrEngine(Protocol):
+    """What every OCR backend provides.
+
+    ``name`` selects the engine in settings; ``version`` identifies the model and code
+    so stored OCR results can be keyed by it. ``recognize`` takes a batch of RGB
+    images and returns, per image, its lines in reading order.
+    """
+
+    name: str
+    version: str
+
+    def recognize(self, images: Sequence[Image.Image]) -> list[list[TextLine]]:
+        """Read every image of the batch."""
+        ...
+
+
+class FakeEngine:
+    """An engine for tests: returns the lines a callable (or a fixed list) gives per image."""
+
+    name = "fake"
+    version = "fake-1"
+
+    def __init__(
+        self,
+        lines: list[TextLine] | Callable[[Image.Image], list[TextLine]] | None = None,
+    ) -> None:
+        self._lines = lines if lines is not None else []
+        self.calls = 0
+
+    def recognize(self, images: Sequence[Image.Image]) -> list[list[TextLine]]:
+        """Answer every image with the configured lines, counting the calls."""
+        self.calls += 1
+        if callable(self._lines):
+            return [self._lines(image) for image in images]
+        return [list(self._lines) for _ in images]

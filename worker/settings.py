@@ -1,0 +1,80 @@
+"""One settings class for the whole service; every default is documented here.
+
+Values come from ``ADREVIEW_*`` environment variables (``ADREVIEW_DATABASE_URL``,
+``ADREVIEW_REDIS_URL``, ``ADREVIEW_OCR_ENGINE``, ``ADREVIEW_RULES_DIR``, ...);
+command-line flags override them by passing keyword arguments to ``Settings``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The rule set shipped inside the package; used when ``ADREVIEW_RULES_DIR`` is unset.
+SHIPPED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "shipped"
+
+
+class Settings(BaseSettings):
+    """adreview's configuration. Field names map to ``ADREVIEW_<NAME>`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ADREVIEW_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///adreview.db",
+        description="SQLAlchemy URL; a SQLite file in the working directory by default.",
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker.")
+    ocr_engine: str = Field(default="rapidocr", description="OCR engine name (see models/).")
+    rules_dir: Path = Field(default=SHIPPED_RULES_DIR, description="Folder of rule YAML files.")
+
+    # Image intake limits: enforced before a single pixel is decoded.
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Largest accepted file.")
+    max_image_pixels: int = Field(
+        default=60_000_000, description="Largest accepted width x height (decompression bombs)."
+    )
+    # Long or large images are tiled instead of being shrunk past legibility.
+    tile_aspect_ratio: float = Field(
+        default=2.5, description="Cut an image into tiles when its long/short side ratio exceeds this."
+    )
+    tile_overlap: float = Field(default=0.15, description="Overlap between tiles, as a fraction.")
+    max_tile_side: int = Field(default=2048, description="Tile any side longer than this (px).")
+    # Animated GIF/WebP.
+    frame_interval: int = Field(default=5, description="Read every Nth frame of an animation.")
+    max_frames: int = Field(default=12, description="Read at most this many frames.")
+
+    # RapidOCR (embedded default).
+    ocr_threads: int = Field(
+        default=0, description="onnxruntime intra-op threads per process; 0 = cores / workers."
+    )
+
+    # HunyuanOCR through transformers.
+    hunyuan_model: str = Field(
+        default="tencent/HunyuanOCR", description="Local folder or hub id of HunyuanOCR."
+    )
+    hunyuan_revision: str | None = Field(
+        default=None,
+        description="Pinned hub revision (commit); required for hub ids, ignored for folders.",
+    )
+    hunyuan_device: str | None = Field(
+        default=None, description="torch device; CUDA when present, else CPU."
+    )
+    hunyuan_batch_size: int = Field(default=4, description="Images per generate() call.")
+    hunyuan_max_new_tokens: int = Field(default=2048, description="Cap on generated tokens.")
+
+    # HunyuanOCR behind a vLLM OpenAI-compatible server.
+    vllm_url: str = Field(default="http://127.0.0.1:8001/v1", description="vLLM server base URL.")
+    vllm_model: str = Field(default="tencent/HunyuanOCR", description="Served model name.")
+    vllm_api_key: str | None = Field(default=None, description="Bearer token, if the server wants one.")
+    vllm_timeout: float = Field(default=120.0, description="Read timeout per request (s).")
+    vllm_connect_timeout: float = Field(default=5.0, description="Connect timeout (s).")
+    vllm_retries: int = Field(default=3, description="Retries on connection errors and 5xx.")
+    vllm_concurrency: int = Field(default=8, description="Requests in flight per batch.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings read from the environment (cached)."""
+    return Settings()
