@@ -26,8 +26,9 @@ class TextLine:
     score: float | None = None
 
     @staticmethod
-    def rect(text: str, x0: float, y0: float, x1: float, y1: float,
-             score: float | None = None) -> TextLine:
+    def rect(
+        text: str, x0: float, y0: float, x1: float, y1: float, score: float | None = None
+    ) -> TextLine:
         """A line whose box is the axis-aligned rectangle (x0, y0)-(x1, y1)."""
         return TextLine(text, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), score)
 

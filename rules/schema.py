@@ -40,7 +40,7 @@ class Severity(StrEnum):
 class Decision(StrEnum):
     """A verdict's decision (contract: dashboards and producers rely on these values)."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a decision, not a password
     REVIEW = "review"
     REJECT = "reject"
     ERROR = "error"
@@ -62,9 +62,13 @@ class CategorySpec(_Strict):
 class RuleSpec(_Strict):
     """One rule: the phrases and patterns it bans, and the contexts that excuse them."""
 
-    id: str = Field(pattern=ID_PATTERN, description="Unique across the rule set, e.g. `absolute.first`.")
+    id: str = Field(
+        pattern=ID_PATTERN, description="Unique across the rule set, e.g. `absolute.first`."
+    )
     category: str = Field(pattern=ID_PATTERN, description="A category id declared in the rule set.")
-    severity: Severity = Field(description="`reject`: the ad is refused; `review`: a person decides.")
+    severity: Severity = Field(
+        description="`reject`: the ad is refused; `review`: a person decides."
+    )
     phrases: list[str] = Field(
         default_factory=list, description="Banned phrases, matched after normalisation."
     )
@@ -80,7 +84,9 @@ class RuleSpec(_Strict):
     )
     description: str = Field(default="", description="Why the rule exists, for reviewers.")
     reference: str = Field(default="", description="The legal basis, e.g. 《广告法》第九条.")
-    enabled: bool = Field(default=True, description="Disabled rules are loaded and checked, not matched.")
+    enabled: bool = Field(
+        default=True, description="Disabled rules are loaded and checked, not matched."
+    )
 
 
 class RuleFile(_Strict):

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     )
     # Long or large images are tiled instead of being shrunk past legibility.
     tile_aspect_ratio: float = Field(
-        default=2.5, description="Cut an image into tiles when its long/short side ratio exceeds this."
+        default=2.5,
+        description="Cut an image into tiles when its long/short side ratio exceeds this.",
     )
     tile_overlap: float = Field(default=0.15, description="Overlap between tiles, as a fraction.")
     max_tile_side: int = Field(default=2048, description="Tile any side longer than this (px).")
@@ -67,7 +68,9 @@ class Settings(BaseSettings):
     # HunyuanOCR behind a vLLM OpenAI-compatible server.
     vllm_url: str = Field(default="http://127.0.0.1:8001/v1", description="vLLM server base URL.")
     vllm_model: str = Field(default="tencent/HunyuanOCR", description="Served model name.")
-    vllm_api_key: str | None = Field(default=None, description="Bearer token, if the server wants one.")
+    vllm_api_key: str | None = Field(
+        default=None, description="Bearer token, if the server wants one."
+    )
     vllm_timeout: float = Field(default=120.0, description="Read timeout per request (s).")
     vllm_connect_timeout: float = Field(default=5.0, description="Connect timeout (s).")
     vllm_retries: int = Field(default=3, description="Retries on connection errors and 5xx.")

@@ -1,0 +1,312 @@
+"""Matching: a compiled rule set finds every banned phrase and pattern in one pass.
+
+All phrases and exception phrases of all rules go into one Aho-Corasick automaton run
+once over the normalised text; RE2 patterns are screened with one ``re2.Set`` pass and
+only the patterns that occur are run for their positions. A hit is then dropped when
+
+* it lies inside an occurrence of one of its rule's exception phrases (第一 in 第一步),
+* it starts or ends inside an ASCII word (no1 in "piano 1", top1 in "top10"), or
+* another hit of the same rule contains it (第一 inside 销量第一).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ahocorasick
+import re2
+
+from rules.normalize import NormalizedText, Normalizer
+from rules.schema import CategorySpec, Decision, RuleSpec, Severity
+
+_PHRASE = 0
+_EXCEPTION = 1
+
+
+def re2_options() -> Any:
+    """RE2 options for rule patterns: UTF-8, errors raised (not logged to stderr)."""
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+@dataclass(frozen=True)
+class Match:
+    """One violation found in a text.
+
+    ``phrase`` is the rule's phrase as written (or, for a pattern hit, the normalised text
+    the pattern matched); ``text`` is the original text it was found in, ``start``/``end``
+    its offsets there.
+    """
+
+    rule: str
+    category: str
+    severity: Severity
+    phrase: str
+    text: str
+    start: int
+    end: int
+    pattern: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's fields: ``rule``, ``category``, ``severity``, ``phrase``, ``text``."""
+        return {
+            "rule": self.rule,
+            "category": self.category,
+            "severity": self.severity.value,
+            "phrase": self.phrase,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The decision for one text and the matches behind it."""
+
+    decision: Decision
+    matches: tuple[Match, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"decision": ..., "matches": [...]}`` as in the CLI contract."""
+        return {"decision": self.decision.value, "matches": [m.to_dict() for m in self.matches]}
+
+
+def decide(severities: Iterable[Severity]) -> Decision:
+    """``reject`` if any reject-severity hit, ``review`` if only review hits, else ``pass``."""
+    seen = set(severities)
+    if Severity.REJECT in seen:
+        return Decision.REJECT
+    if Severity.REVIEW in seen:
+        return Decision.REVIEW
+    return Decision.PASS
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A validated rule with its phrases, exceptions and patterns ready for matching."""
+
+    spec: RuleSpec
+    phrases: dict[str, str]  # normalised -> as written
+    exceptions: frozenset[str]  # normalised
+    patterns: tuple[Any, ...]  # compiled re2 patterns, in spec order
+
+
+@dataclass
+class _Hit:
+    rule: int
+    start: int  # normalised offsets
+    end: int
+    phrase: str
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded, validated, compiled rule set. Immutable; share it between threads.
+
+    ``version`` is a content hash of the categories and rules, independent of file
+    names, file order, key order and whitespace; it is stored with every verdict.
+    """
+
+    categories: dict[str, CategorySpec]
+    rules: tuple[CompiledRule, ...]
+    version: str
+    sources: tuple[str, ...] = ()
+    normalizer: Normalizer = field(default_factory=Normalizer, repr=False, compare=False)
+    _automaton: Any = field(default=None, repr=False, compare=False)
+    _pattern_set: Any = field(default=None, repr=False, compare=False)
+    _pattern_index: tuple[tuple[int, Any], ...] = field(default=(), repr=False, compare=False)
+    _max_exception: int = field(default=0, repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        categories: Sequence[CategorySpec],
+        rules: Sequence[RuleSpec],
+        sources: Sequence[str] = (),
+    ) -> RuleSet:
+        """Compile validated specs (the loader has already checked them)."""
+        normalizer = Normalizer()
+        compiled: list[CompiledRule] = []
+        for spec in rules:
+            phrases: dict[str, str] = {}
+            for phrase in spec.phrases:
+                phrases.setdefault(normalizer.fold(phrase), phrase)
+            compiled.append(
+                CompiledRule(
+                    spec=spec,
+                    phrases=phrases,
+                    exceptions=frozenset(normalizer.fold(x) for x in spec.exceptions),
+                    patterns=tuple(re2.compile(p, re2_options()) for p in spec.patterns),
+                )
+            )
+
+        automaton = ahocorasick.Automaton()
+        entries: dict[str, list[tuple[int, int, str, int]]] = defaultdict(list)
+        pattern_set = re2.Set.SearchSet(re2_options())
+        pattern_index: list[tuple[int, Any]] = []
+        max_exception = 0
+        for index, rule in enumerate(compiled):
+            if not rule.spec.enabled:
+                continue
+            for key, written in rule.phrases.items():
+                entries[key].append((_PHRASE, index, written, len(key)))
+            for key in rule.exceptions:
+                entries[key].append((_EXCEPTION, index, key, len(key)))
+                max_exception = max(max_exception, len(key))
+            for source, regex in zip(rule.spec.patterns, rule.patterns, strict=True):
+                pattern_set.Add(source)
+                pattern_index.append((index, regex))
+        for key, values in entries.items():
+            automaton.add_word(key, tuple(values))
+        if entries:
+            automaton.make_automaton()
+        pattern_set.Compile()
+
+        version = ruleset_version(categories, rules)
+        return cls(
+            categories={c.id: c for c in categories},
+            rules=tuple(compiled),
+            version=version,
+            sources=tuple(sources),
+            normalizer=normalizer,
+            _automaton=automaton if entries else None,
+            _pattern_set=pattern_set if pattern_index else None,
+            _pattern_index=tuple(pattern_index),
+            _max_exception=max_exception,
+        )
+
+    @property
+    def enabled_rules(self) -> list[CompiledRule]:
+        """Rules that take part in matching."""
+        return [r for r in self.rules if r.spec.enabled]
+
+    def match(self, text: str) -> list[Match]:
+        """Every violation in ``text``, ordered by position then rule id."""
+        return self.match_normalized(self.normalizer.normalize(text))
+
+    def match_normalized(self, norm: NormalizedText) -> list[Match]:
+        """Like ``match`` for a text already normalised with this rule set's normaliser."""
+        hits: list[_Hit] = []
+        excused: dict[tuple[int, int], int] = {}  # (rule, start) -> furthest exception end
+        if self._automaton is not None and norm.text:
+            for last, values in self._automaton.iter(norm.text):
+                end = last + 1
+                for kind, rule_index, written, length in values:
+                    if kind == _PHRASE:
+                        hits.append(_Hit(rule_index, end - length, end, written))
+                    else:
+                        key = (rule_index, end - length)
+                        if excused.get(key, -1) < end:
+                            excused[key] = end
+        if self._pattern_set is not None and norm.text:
+            for position in self._pattern_set.Match(norm.text) or ():
+                rule_index, regex = self._pattern_index[position]
+                for found in regex.finditer(norm.text):
+                    if found.end() > found.start():
+                        hits.append(
+                            _Hit(
+                                rule_index,
+                                found.start(),
+                                found.end(),
+                                found.group(0),
+                                regex.pattern,
+                            )
+                        )
+        kept = [h for h in hits if self._stands(h, norm, excused)]
+        return self._to_matches(_drop_contained(kept), norm)
+
+    def judge(self, text: str) -> Judgement:
+        """The decision for ``text`` with its matches."""
+        matches = self.match(text)
+        return Judgement(decide(m.severity for m in matches), tuple(matches))
+
+    def _stands(self, hit: _Hit, norm: NormalizedText, excused: dict[tuple[int, int], int]) -> bool:
+        if excused:
+            lowest = max(0, hit.end - self._max_exception)
+            for start in range(lowest, hit.start + 1):
+                if excused.get((hit.rule, start), -1) >= hit.end:
+                    return False
+        return not (
+            _joins_word(norm, hit.start, hit.start) or _joins_word(norm, hit.end - 1, hit.end)
+        )
+
+    def _to_matches(self, hits: list[_Hit], norm: NormalizedText) -> list[Match]:
+        matches = []
+        for hit in hits:
+            spec = self.rules[hit.rule].spec
+            start, end = norm.span(hit.start, hit.end)
+            matches.append(
+                Match(
+                    rule=spec.id,
+                    category=spec.category,
+                    severity=spec.severity,
+                    phrase=hit.phrase,
+                    text=norm.original[start:end],
+                    start=start,
+                    end=end,
+                    pattern=hit.pattern,
+                )
+            )
+        matches.sort(key=lambda m: (m.start, -m.end, m.rule))
+        return matches
+
+
+def _word_class(ch: str) -> int:
+    """0 for anything but ASCII letters and digits; letters and digits are told apart."""
+    if not ch.isascii():
+        return 0
+    if ch.isalpha():
+        return 1
+    return 2 if ch.isdigit() else 0
+
+
+def _joins_word(norm: NormalizedText, edge: int, cut: int) -> bool:
+    """Whether cutting the normalised text before ``cut`` splits an ASCII word or number.
+
+    ``edge`` is the hit's own character at that cut (its first or last one). Letters join
+    letters (``no1`` inside ``piano1``) and digits join digits (``top1`` inside ``top10``);
+    a cut where separators were dropped (``NO 1`` -> ``no1``) is a boundary.
+    """
+    text = norm.text
+    if not 0 < cut < len(text):
+        return False
+    kind = _word_class(text[edge])
+    neighbour = cut - 1 if edge == cut else cut
+    return kind != 0 and _word_class(text[neighbour]) == kind and not norm.gap_before(cut)
+
+
+def _drop_contained(hits: list[_Hit]) -> list[_Hit]:
+    """Drop a hit that another hit of the same rule covers (keep the longest evidence)."""
+    by_rule: dict[int, list[_Hit]] = defaultdict(list)
+    for hit in hits:
+        by_rule[hit.rule].append(hit)
+    kept: list[_Hit] = []
+    for rule_hits in by_rule.values():
+        rule_hits.sort(key=lambda h: (h.start, -h.end))
+        furthest = -1
+        seen: set[tuple[int, int]] = set()
+        for hit in rule_hits:
+            if hit.end <= furthest or (hit.start, hit.end) in seen:
+                continue
+            seen.add((hit.start, hit.end))
+            furthest = max(furthest, hit.end)
+            kept.append(hit)
+    return kept
+
+
+def ruleset_version(categories: Sequence[CategorySpec], rules: Sequence[RuleSpec]) -> str:
+    """A content hash of a rule set: the same rules give the same version, however laid out."""
+    canonical = {
+        "categories": sorted(
+            (c.model_dump(mode="json") for c in categories), key=lambda c: c["id"]
+        ),
+        "rules": sorted((r.model_dump(mode="json") for r in rules), key=lambda r: r["id"]),
+    }
+    blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,275 @@
+"""Loading a rule folder: parse, validate, cross-check, compile.
+
+Every problem is reported as ``file:line: what is wrong``, and all of them are collected
+before failing, so a rule editor fixes a file in one round. Checked: YAML syntax,
+duplicate keys, unknown keys, missing fields, wrong types, empty phrases, phrases that
+normalise to nothing, duplicate rule and category ids, unknown categories and
+severities, patterns RE2 cannot compile (with RE2's reason) or that match empty text,
+and exceptions that cannot excuse any hit of their rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import re2
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from rules.engine import RuleSet, re2_options
+from rules.normalize import Normalizer
+from rules.schema import CategorySpec, RuleFile, RuleSpec
+from worker.errors import RuleError, RuleProblem
+
+RULE_FILE_SUFFIXES = (".yaml", ".yml")
+
+Path_ = tuple[str | int, ...]
+
+
+class _LineMap:
+    """Where each value of a parsed YAML document starts (1-based lines), by path."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Path_, int] = {}
+
+    def line(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its nearest parent that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+@dataclass
+class _Builder:
+    """Turns a composed YAML node into Python data, recording lines and duplicate keys."""
+
+    loader: yaml.SafeLoader
+    file: str
+    lines: _LineMap
+    problems: list[RuleProblem]
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.lines.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(RuleProblem(self.file, line, "a key must be plain text"))
+                    continue
+                name = key_node.value
+                if name in result:
+                    self.problems.append(RuleProblem(self.file, line, f"duplicate key {name!r}"))
+                result[name] = self.build(value_node, (*path, name))
+                self.lines.lines[(*path, name)] = line
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        # A scalar: the safe constructor resolves its type (str, int, bool, null ...).
+        return self.loader.construct_object(node, deep=True)
+
+
+def _describe(error: ErrorDetails) -> str:
+    """A rule editor's wording of one pydantic error."""
+    loc = error["loc"]
+    field = loc[-1] if loc else ""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {field!r}"
+    if kind == "missing":
+        return f"missing field {field!r}"
+    if kind == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{_where(loc)}: {error['input']!r} is not one of {expected}"
+    if kind == "string_too_short":
+        return f"{_where(loc)}: empty text"
+    if kind == "string_pattern_mismatch":
+        return (
+            f"{_where(loc)}: {error['input']!r} is not a valid id "
+            "(lower-case letters, digits, '.', '_', '-')"
+        )
+    return f"{_where(loc)}: {error['msg']}"
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return parts[-1] if parts else "document"
+
+
+@dataclass
+class _Parsed:
+    file: str
+    model: RuleFile
+    lines: _LineMap
+
+
+def _parse_file(path: Path, display: str, problems: list[RuleProblem]) -> _Parsed | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(RuleProblem(display, None, f"not UTF-8 text ({exc.reason})"))
+        return None
+    except OSError as exc:
+        problems.append(RuleProblem(display, None, f"cannot read: {exc.strerror}"))
+        return None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problems.append(RuleProblem(display, line, f"invalid YAML: {exc.problem or exc}"))
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(RuleProblem(display, None, f"invalid YAML: {exc}"))
+        return None
+    if node is None:
+        loader.dispose()
+        return _Parsed(display, RuleFile(), _LineMap())
+    lines = _LineMap()
+    try:
+        data = _Builder(loader, display, lines, problems).build(node, ())
+    except yaml.YAMLError as exc:
+        problems.append(RuleProblem(display, node.start_mark.line + 1, f"invalid YAML: {exc}"))
+        return None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        problems.append(
+            RuleProblem(
+                display, lines.line(()), "a rule file is a mapping with 'categories' and/or 'rules'"
+            )
+        )
+        return None
+    try:
+        model = RuleFile.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(RuleProblem(display, lines.line(tuple(error["loc"])), _describe(error)))
+        return None
+    return _Parsed(display, model, lines)
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files of a folder (recursively), in a stable order."""
+    return sorted(p for p in directory.rglob("*") if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
+
+
+def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
+    """Cross-file and semantic checks on schema-valid files."""
+    normalizer = Normalizer()
+    categories: dict[str, str] = {}
+    for p in parsed:
+        for i, category in enumerate(p.model.categories):
+            line = p.lines.line(("categories", i, "id"))
+            if category.id in categories:
+                problems.append(
+                    RuleProblem(
+                        p.file,
+                        line,
+                        f"duplicate category id {category.id!r} "
+                        f"(first declared at {categories[category.id]})",
+                    )
+                )
+            else:
+                categories[category.id] = f"{p.file}:{line}"
+    rule_ids: dict[str, str] = {}
+    for p in parsed:
+        for i, rule in enumerate(p.model.rules):
+            for line, message in _check_rule(rule, normalizer, set(categories), p.lines, i):
+                problems.append(RuleProblem(p.file, line, message))
+            line = p.lines.line(("rules", i, "id"))
+            if rule.id in rule_ids:
+                problems.append(
+                    RuleProblem(
+                        p.file,
+                        line,
+                        f"duplicate rule id {rule.id!r} (first defined at {rule_ids[rule.id]})",
+                    )
+                )
+            else:
+                rule_ids[rule.id] = f"{p.file}:{line}"
+
+
+def _check_rule(
+    rule: RuleSpec, normalizer: Normalizer, categories: set[str], lines: _LineMap, index: int
+) -> Iterator[tuple[int | None, str]]:
+    def at(*path: str | int) -> int | None:
+        return lines.line(("rules", index, *path))
+
+    if rule.category not in categories:
+        known = ", ".join(sorted(categories)) or "none declared"
+        yield (
+            at("category"),
+            f"rule {rule.id!r}: unknown category {rule.category!r} (known: {known})",
+        )
+    if not rule.phrases and not rule.patterns:
+        yield at(), f"rule {rule.id!r} has neither phrases nor patterns"
+    folded: list[str] = []
+    for j, phrase in enumerate(rule.phrases):
+        key = normalizer.fold(phrase)
+        if not phrase:
+            yield at("phrases", j), f"rule {rule.id!r}: empty phrase"
+        elif not key:
+            yield at("phrases", j), f"rule {rule.id!r}: phrase {phrase!r} is only separators"
+        folded.append(key)
+    compiled = []
+    for j, pattern in enumerate(rule.patterns):
+        try:
+            regex = re2.compile(pattern, re2_options())
+        except re2.error as exc:
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+            yield (
+                at("patterns", j),
+                f"rule {rule.id!r}: pattern {pattern!r} does not compile: {reason}",
+            )
+            continue
+        if regex.search("") is not None:
+            yield at("patterns", j), f"rule {rule.id!r}: pattern {pattern!r} matches empty text"
+            continue
+        compiled.append(regex)
+    for j, exception in enumerate(rule.exceptions):
+        key = normalizer.fold(exception)
+        if not key:
+            yield at("exceptions", j), f"rule {rule.id!r}: empty exception"
+            continue
+        if not any(f and f in key for f in folded) and not any(r.search(key) for r in compiled):
+            yield (
+                at("exceptions", j),
+                f"rule {rule.id!r}: exception {exception!r} contains none of the rule's "
+                "phrases or patterns, so it can never excuse a hit",
+            )
+
+
+def load_ruleset(directory: Path | str) -> RuleSet:
+    """Load, validate and compile every rule file under ``directory``.
+
+    Raises ``RuleError`` listing every problem found, each as ``file:line: message``.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise RuleError([RuleProblem(str(root), None, "rule folder not found")])
+    files = rule_files(root)
+    if not files:
+        raise RuleError([RuleProblem(str(root), None, "no rule files (*.yaml, *.yml) found")])
+    problems: list[RuleProblem] = []
+    parsed = []
+    for path in files:
+        result = _parse_file(path, str(path), problems)
+        if result is not None:
+            parsed.append(result)
+    _check(parsed, problems)
+    if problems:
+        raise RuleError(problems)
+    categories: list[CategorySpec] = [c for p in parsed for c in p.model.categories]
+    rules: list[RuleSpec] = [r for p in parsed for r in p.model.rules]
+    if not rules:
+        raise RuleError([RuleProblem(str(root), None, "the rule set has no rules")])
+    return RuleSet.build(categories, rules, sources=[str(p) for p in files])
