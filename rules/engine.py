@@ -1,8 +1,10 @@
 """Matching: a compiled rule set finds every banned phrase and pattern in one pass.
 
-All phrases and exception phrases of all rules go into one Aho-Corasick automaton run
-once over the normalised text; RE2 patterns are screened with one ``re2.Set`` pass and
-only the patterns that occur are run for their positions. A hit is then dropped when
+All phrases and exception phrases of all rules go into one Aho-Corasick automaton
+(the Rust ``aho-corasick`` crate, all overlapping occurrences in one call) run once over
+the normalised text; RE2 patterns are screened with one ``re2.Filter`` pass (RE2's
+literal-atom prefilter) and only the patterns that occur are run for their positions.
+A hit is then dropped when
 
 * it lies inside an occurrence of one of its rule's exception phrases (第一 in 第一步),
 * it starts or ends inside an ASCII word (no1 in "piano 1", top1 in "top10"), or
@@ -18,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
+import numpy as np
 import re2
 
 from rules.normalize import NormalizedText, Normalizer
@@ -35,7 +38,7 @@ def re2_options() -> Any:
     return options
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """One violation found in a text.
 
@@ -96,7 +99,7 @@ class CompiledRule:
     patterns: tuple[Any, ...]  # compiled re2 patterns, in spec order
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     rule: int
     start: int  # normalised offsets
@@ -119,7 +122,10 @@ class RuleSet:
     sources: tuple[str, ...] = ()
     normalizer: Normalizer = field(default_factory=Normalizer, repr=False, compare=False)
     _automaton: Any = field(default=None, repr=False, compare=False)
-    _pattern_set: Any = field(default=None, repr=False, compare=False)
+    _entries: tuple[tuple[tuple[int, int, str], ...], ...] = field(
+        default=(), repr=False, compare=False
+    )
+    _pattern_filter: Any = field(default=None, repr=False, compare=False)
     _pattern_index: tuple[tuple[int, Any], ...] = field(default=(), repr=False, compare=False)
     _max_exception: int = field(default=0, repr=False, compare=False)
 
@@ -146,27 +152,29 @@ class RuleSet:
                 )
             )
 
-        automaton = ahocorasick.Automaton()
-        entries: dict[str, list[tuple[int, int, str, int]]] = defaultdict(list)
-        pattern_set = re2.Set.SearchSet(re2_options())
+        entries: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        pattern_filter = re2.Filter()
         pattern_index: list[tuple[int, Any]] = []
         max_exception = 0
         for index, rule in enumerate(compiled):
             if not rule.spec.enabled:
                 continue
             for key, written in rule.phrases.items():
-                entries[key].append((_PHRASE, index, written, len(key)))
+                entries[key].append((_PHRASE, index, written))
             for key in rule.exceptions:
-                entries[key].append((_EXCEPTION, index, key, len(key)))
+                entries[key].append((_EXCEPTION, index, key))
                 max_exception = max(max_exception, len(key))
             for source, regex in zip(rule.spec.patterns, rule.patterns, strict=True):
-                pattern_set.Add(source)
+                pattern_filter.Add(source, re2_options())
                 pattern_index.append((index, regex))
-        for key, values in entries.items():
-            automaton.add_word(key, tuple(values))
-        if entries:
-            automaton.make_automaton()
-        pattern_set.Compile()
+        keys = list(entries)
+        automaton = (
+            ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard)
+            if keys
+            else None
+        )
+        if pattern_index:
+            pattern_filter.Compile()
 
         version = ruleset_version(categories, rules)
         return cls(
@@ -175,8 +183,9 @@ class RuleSet:
             version=version,
             sources=tuple(sources),
             normalizer=normalizer,
-            _automaton=automaton if entries else None,
-            _pattern_set=pattern_set if pattern_index else None,
+            _automaton=automaton,
+            _entries=tuple(tuple(entries[k]) for k in keys),
+            _pattern_filter=pattern_filter if pattern_index else None,
             _pattern_index=tuple(pattern_index),
             _max_exception=max_exception,
         )
@@ -192,33 +201,37 @@ class RuleSet:
 
     def match_normalized(self, norm: NormalizedText) -> list[Match]:
         """Like ``match`` for a text already normalised with this rule set's normaliser."""
+        text = norm.text
+        if not text:
+            return []
         hits: list[_Hit] = []
-        excused: dict[tuple[int, int], int] = {}  # (rule, start) -> furthest exception end
-        if self._automaton is not None and norm.text:
-            for last, values in self._automaton.iter(norm.text):
-                end = last + 1
-                for kind, rule_index, written, length in values:
+        # rule -> {exception start: furthest exception end}
+        excused: dict[int, dict[int, int]] = defaultdict(dict)
+        if self._automaton is not None:
+            entries = self._entries
+            for key_index, start, end in self._automaton.find_matches_as_indexes(
+                text, overlapping=True
+            ):
+                for kind, rule_index, written in entries[key_index]:
                     if kind == _PHRASE:
-                        hits.append(_Hit(rule_index, end - length, end, written))
+                        hits.append(_Hit(rule_index, start, end, written))
                     else:
-                        key = (rule_index, end - length)
-                        if excused.get(key, -1) < end:
-                            excused[key] = end
-        if self._pattern_set is not None and norm.text:
-            for position in self._pattern_set.Match(norm.text) or ():
+                        starts = excused[rule_index]
+                        if starts.get(start, -1) < end:
+                            starts[start] = end
+        if self._pattern_filter is not None:
+            for position in self._pattern_filter.Match(text) or ():
                 rule_index, regex = self._pattern_index[position]
-                for found in regex.finditer(norm.text):
-                    if found.end() > found.start():
-                        hits.append(
-                            _Hit(
-                                rule_index,
-                                found.start(),
-                                found.end(),
-                                found.group(0),
-                                regex.pattern,
-                            )
-                        )
-        kept = [h for h in hits if self._stands(h, norm, excused)]
+                for found in regex.finditer(text):
+                    start, end = found.span()
+                    if end > start:
+                        hits.append(_Hit(rule_index, start, end, found.group(0), regex.pattern))
+        kept = [
+            h
+            for h in hits
+            if not (h.rule in excused and self._excused(h, excused[h.rule]))
+            and not _splits_word(norm, h.start, h.end)
+        ]
         return self._to_matches(_drop_contained(kept), norm)
 
     def judge(self, text: str) -> Judgement:
@@ -226,31 +239,34 @@ class RuleSet:
         matches = self.match(text)
         return Judgement(decide(m.severity for m in matches), tuple(matches))
 
-    def _stands(self, hit: _Hit, norm: NormalizedText, excused: dict[tuple[int, int], int]) -> bool:
-        if excused:
-            lowest = max(0, hit.end - self._max_exception)
-            for start in range(lowest, hit.start + 1):
-                if excused.get((hit.rule, start), -1) >= hit.end:
-                    return False
-        return not (
-            _joins_word(norm, hit.start, hit.start) or _joins_word(norm, hit.end - 1, hit.end)
-        )
+    def _excused(self, hit: _Hit, starts: dict[int, int]) -> bool:
+        """Whether an exception occurrence of the hit's rule covers the hit."""
+        for start in range(max(0, hit.end - self._max_exception), hit.start + 1):
+            if starts.get(start, -1) >= hit.end:
+                return True
+        return False
 
     def _to_matches(self, hits: list[_Hit], norm: NormalizedText) -> list[Match]:
+        if not hits:
+            return []
+        origin = norm.origin
+        starts = origin[np.fromiter((h.start for h in hits), np.int64, len(hits))].tolist()
+        ends = (origin[np.fromiter((h.end - 1 for h in hits), np.int64, len(hits))] + 1).tolist()
+        original = norm.original
+        specs = [rule.spec for rule in self.rules]
         matches = []
-        for hit in hits:
-            spec = self.rules[hit.rule].spec
-            start, end = norm.span(hit.start, hit.end)
+        for hit, start, end in zip(hits, starts, ends, strict=True):
+            spec = specs[hit.rule]
             matches.append(
                 Match(
-                    rule=spec.id,
-                    category=spec.category,
-                    severity=spec.severity,
-                    phrase=hit.phrase,
-                    text=norm.original[start:end],
-                    start=start,
-                    end=end,
-                    pattern=hit.pattern,
+                    spec.id,
+                    spec.category,
+                    spec.severity,
+                    hit.phrase,
+                    original[start:end],
+                    start,
+                    end,
+                    hit.pattern,
                 )
             )
         matches.sort(key=lambda m: (m.start, -m.end, m.rule))
@@ -259,26 +275,29 @@ class RuleSet:
 
 def _word_class(ch: str) -> int:
     """0 for anything but ASCII letters and digits; letters and digits are told apart."""
-    if not ch.isascii():
+    if ch >= "\x80":
         return 0
     if ch.isalpha():
         return 1
     return 2 if ch.isdigit() else 0
 
 
-def _joins_word(norm: NormalizedText, edge: int, cut: int) -> bool:
-    """Whether cutting the normalised text before ``cut`` splits an ASCII word or number.
+def _splits_word(norm: NormalizedText, start: int, end: int) -> bool:
+    """Whether the hit ``[start, end)`` cuts an ASCII word or number in two.
 
-    ``edge`` is the hit's own character at that cut (its first or last one). Letters join
-    letters (``no1`` inside ``piano1``) and digits join digits (``top1`` inside ``top10``);
-    a cut where separators were dropped (``NO 1`` -> ``no1``) is a boundary.
+    Letters join letters (``no1`` inside ``piano1``) and digits join digits (``top1``
+    inside ``top10``); a cut where separators were dropped (``NO 1``) is a boundary.
     """
     text = norm.text
-    if not 0 < cut < len(text):
-        return False
-    kind = _word_class(text[edge])
-    neighbour = cut - 1 if edge == cut else cut
-    return kind != 0 and _word_class(text[neighbour]) == kind and not norm.gap_before(cut)
+    if start > 0:
+        kind = _word_class(text[start])
+        if kind and _word_class(text[start - 1]) == kind and not norm.gap_before(start):
+            return True
+    if end < len(text):
+        kind = _word_class(text[end - 1])
+        if kind and _word_class(text[end]) == kind and not norm.gap_before(end):
+            return True
+    return False
 
 
 def _drop_contained(hits: list[_Hit]) -> list[_Hit]:

@@ -267,7 +267,7 @@ def load_ruleset(directory: Path | str) -> RuleSet:
             parsed.append(result)
     _check(parsed, problems)
     if problems:
-        raise RuleError(problems)
+        raise RuleError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     categories: list[CategorySpec] = [c for p in parsed for c in p.model.categories]
     rules: list[RuleSpec] = [r for p in parsed for r in p.model.rules]
     if not rules:

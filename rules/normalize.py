@@ -28,10 +28,9 @@ and the offset map is built with numpy, so the per-character work runs in C.
 
 from __future__ import annotations
 
-import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -148,41 +147,88 @@ class NormalizedText:
         return bool(self.origin[index] - self.origin[index - 1] > 1)
 
 
-class Normalizer:
-    """Folds texts character by character, caching each distinct character's fold.
+@cache
+def _fold_cached(ch: str) -> str:
+    return fold_char(ch)
 
-    One instance is shared by a rule set; it is safe to use from several threads.
+
+class _FoldTable(dict[int, "int | str | None"]):
+    """``str.translate`` table that folds each character the first time it is seen.
+
+    Values: the code point itself (unchanged), the folded text, or None (dropped).
+    """
+
+    def __missing__(self, cp: int) -> int | str | None:
+        ch = chr(cp)
+        folded = _fold_cached(ch)
+        value: int | str | None = cp if folded == ch else (folded or None)
+        self[cp] = value
+        return value
+
+
+class _FoldArrays:
+    """The same fold as arrays indexed by code point, for whole-text numpy passes.
+
+    ``single[cp]`` is the folded code point where the fold is one character, ``length[cp]``
+    the folded length (0 dropped, 1, or more: an expansion, handled by ``_FoldTable``).
+    Filled lazily; concurrent fills write identical values.
     """
 
     def __init__(self) -> None:
-        self._table: dict[int, str | None] = {}
-        self._lengths = np.ones(0x110000, dtype=np.int64)
-        self._known: set[str] = set()
-        self._lock = threading.Lock()
+        self.single = np.arange(0x110000, dtype=np.uint32)
+        self.length = np.ones(0x110000, dtype=np.int64)
+        self.known = np.zeros(0x110000, dtype=bool)
 
-    def _learn(self, chars: set[str]) -> None:
-        with self._lock:
-            for ch in chars - self._known:
-                folded = fold_char(ch)
-                if folded != ch:
-                    self._table[ord(ch)] = folded or None
-                    self._lengths[ord(ch)] = len(folded)
-                self._known.add(ch)
+    def learn(self, codepoints: npt.NDArray[np.uint32]) -> None:
+        for cp in np.unique(codepoints).tolist():
+            folded = _fold_cached(chr(cp))
+            self.length[cp] = len(folded)
+            if len(folded) == 1:
+                self.single[cp] = ord(folded)
+            self.known[cp] = True
+
+
+_TABLE = _FoldTable()
+_ARRAYS: _FoldArrays | None = None
+
+
+def _arrays() -> _FoldArrays:
+    global _ARRAYS
+    if _ARRAYS is None:
+        _ARRAYS = _FoldArrays()
+    return _ARRAYS
+
+
+class Normalizer:
+    """Folds texts character by character. The fold is a pure function of the character,
+    so every instance shares one per-process cache; safe to use from several threads.
+    """
 
     def fold(self, text: str) -> str:
         """The normalised text alone, without the offset map (rule phrases use this)."""
-        unseen = set(text) - self._known
-        if unseen:
-            self._learn(unseen)
-        return text.translate(self._table)
+        return text.translate(_TABLE)
 
     def normalize(self, text: str) -> NormalizedText:
         """Normalise ``text`` and map every normalised character to its origin."""
-        folded = self.fold(text)
-        n = len(text)
-        if folded == text:
-            origin = np.arange(n, dtype=np.int64)
+        if not text:
+            return NormalizedText(text, text, np.zeros(0, dtype=np.int64))
+        arrays = _arrays()
+        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+        unknown = codepoints[~arrays.known[codepoints]]
+        if unknown.size:
+            arrays.learn(unknown)
+        lengths = arrays.length[codepoints]
+        if lengths.max() > 1:
+            # An expansion (™ -> tm): rare, so the general path may be slower.
+            folded = self.fold(text)
+            origin = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+            return NormalizedText(text, folded, origin)
+        kept = lengths.astype(bool)
+        if kept.all():
+            origin = np.arange(len(text), dtype=np.int64)
+            mapped = arrays.single[codepoints]
         else:
-            codepoints = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-            origin = np.repeat(np.arange(n, dtype=np.int64), self._lengths[codepoints])
+            origin = np.flatnonzero(kept)
+            mapped = arrays.single[codepoints[kept]]
+        folded = mapped.astype("<u4").tobytes().decode("utf-32-le")
         return NormalizedText(text, folded, origin)
