@@ -1,0 +1,118 @@
+"""`adreview rules ...`: the rule editors' command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.rules.conftest import SMALL_RULES, RuleDir
+from worker.cli import app
+
+runner = CliRunner()
+
+
+def test_rules_check_on_a_good_folder_prints_one_summary_line(rule_dir: RuleDir) -> None:
+    result = runner.invoke(app, ["rules", "check", str(rule_dir({"r.yaml": SMALL_RULES}))])
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("ok: 6 rules (5 enabled) in 3 categories, 11 phrases, 3 patterns")
+
+
+def test_rules_check_on_a_bad_folder_lists_every_problem_and_exits_1(rule_dir: RuleDir) -> None:
+    folder = rule_dir(
+        {
+            "a.yaml": "rules:\n  - {id: a.b, category: nope, severity: reject, phrases: [x]}\n",
+            "b.yaml": "rules:\n  - {id: c.d, category: absolute, severity: maybe, phrases: [y]}\n",
+        }
+    )
+    result = runner.invoke(app, ["rules", "check", str(folder)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert (
+        lines[0]
+        == f"{folder / 'a.yaml'}:2: rule 'a.b': unknown category 'nope' (known: absolute, guarantee, medical)"
+    )
+    assert (
+        lines[1] == f"{folder / 'b.yaml'}:2: severity: 'maybe' is not one of 'reject' or 'review'"
+    )
+    assert lines[2] == f"2 problem(s) in {folder}"
+
+
+def test_rules_test_json_follows_the_contract(rule_dir: RuleDir) -> None:
+    folder = rule_dir({"r.yaml": SMALL_RULES})
+    result = runner.invoke(
+        app, ["rules", "test", "--rules", str(folder), "--json", "全 网 第 一，第一步"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "decision": "reject",
+        "matches": [
+            {
+                "rule": "absolute.first",
+                "category": "absolute",
+                "severity": "reject",
+                "phrase": "全网第一",
+                "text": "全 网 第 一",
+            }
+        ],
+    }
+
+
+def test_rules_test_reads_a_text_file(rule_dir: RuleDir, tmp_path: Path) -> None:
+    text_file = tmp_path / "ad.txt"
+    text_file.write_text("送礼首选\n", encoding="utf-8")
+    folder = rule_dir({"r.yaml": SMALL_RULES})
+    result = runner.invoke(
+        app, ["rules", "test", "--rules", str(folder), "--json", "--file", str(text_file)]
+    )
+    assert json.loads(result.stdout)["decision"] == "review"
+
+
+def test_rules_test_without_text_is_a_usage_error(rule_dir: RuleDir) -> None:
+    result = runner.invoke(
+        app, ["rules", "test", "--rules", str(rule_dir({"r.yaml": SMALL_RULES}))]
+    )
+    assert result.exit_code == 2
+    assert "give either TEXT or --file PATH" in result.output
+
+
+def test_rules_list_shows_a_table_per_category(rule_dir: RuleDir) -> None:
+    result = runner.invoke(
+        app, ["rules", "list", "--rules", str(rule_dir({"r.yaml": SMALL_RULES}))]
+    )
+    assert result.exit_code == 0, result.output
+    for title in ("绝对化用语 (absolute)", "医疗功效 (medical)", "保证承诺 (guarantee)"):
+        assert title in result.stdout
+    assert "absolute.first" in result.stdout and "guarantee.off" in result.stdout
+
+
+def test_a_broken_rule_folder_gives_one_line_per_problem_and_no_traceback(
+    rule_dir: RuleDir,
+) -> None:
+    folder = rule_dir({"bad.yaml": "rules: [\n"})
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "adreview"),
+            "rules",
+            "test",
+            "--rules",
+            str(folder),
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"error: {folder / 'bad.yaml'}:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "rules" in result.stdout
