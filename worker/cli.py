@@ -148,6 +148,33 @@ def rules_schema() -> None:
     print(json.dumps(rule_file_schema(), ensure_ascii=False, indent=2))
 
 
+DEMO_TEXTS = [
+    "新款保温杯 限时特惠 ¥59 全网第一",
+    "祛痘精华 7天见效 无副作用 无效退款",
+    "國家級 品質 值得信赖",
+    "全 网 第 一 销量 ★ 最·佳 之选",
+    "１００％有效 ＮＯ．１ 品牌",
+    "第一步：清洁面部 第一时间发货 最新款",
+    "最好在睡前使用，温和不刺激",
+    "纯棉T恤 舒适透气 包邮",
+]
+
+
+@app.command("demo")
+def demo(rules: RulesDir = None) -> None:
+    """Show the rule engine on sample ad copy (evasions, context traps, clean ads)."""
+    from rules import load_ruleset
+
+    ruleset = load_ruleset(_rules_dir(rules))
+    table = Table("ad text", "decision", "evidence (rule: original text)")
+    for text in DEMO_TEXTS:
+        judgement = ruleset.judge(text)
+        evidence = "\n".join(f"{m.rule}: {m.text}" for m in judgement.matches) or "-"
+        table.add_row(text, judgement.decision.value, evidence)
+    stdout.print(table)
+    stdout.print(f"rule set {ruleset.version} from {_rules_dir(rules)}", markup=False)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning project errors into one line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
