@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     ocr_engine: str = Field(default="rapidocr", description="OCR engine name (see models/).")
     rules_dir: Path = Field(default=SHIPPED_RULES_DIR, description="Folder of rule YAML files.")
 
+    min_match_confidence: float = Field(
+        default=0.5,
+        description="A reject-severity match read with lower OCR confidence counts as review.",
+    )
+
     # Image intake limits: enforced before a single pixel is decoded.
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Largest accepted file.")
     max_image_pixels: int = Field(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rules import load_ruleset
-from tests.rules.conftest import RuleDir
+from tests.conftest import RuleDir
 from worker.errors import RuleError
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rules import RuleSet, load_ruleset
 from rules.engine import CompiledRule
-from tests.rules.conftest import CATEGORIES, SMALL_RULES
+from tests.conftest import CATEGORIES, SMALL_RULES
 from worker.settings import SHIPPED_RULES_DIR
 
 SEPARATORS = [" ", "·", "★", "-", "_", "\u200b", "\u3000", "*", "~", "|", "•", "\u00a0"]

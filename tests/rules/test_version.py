@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rules import load_ruleset
-from tests.rules.conftest import SMALL_RULES, RuleDir
+from tests.conftest import SMALL_RULES, RuleDir
 
 REORDERED = """
 rules:

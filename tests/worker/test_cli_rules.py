@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.rules.conftest import SMALL_RULES, RuleDir
+from tests.conftest import SMALL_RULES, RuleDir
 from worker.cli import app
 
 runner = CliRunner()
