@@ -128,6 +128,7 @@ class RuleSet:
     _pattern_filter: Any = field(default=None, repr=False, compare=False)
     _pattern_index: tuple[tuple[int, Any], ...] = field(default=(), repr=False, compare=False)
     _max_exception: int = field(default=0, repr=False, compare=False)
+    _rejects: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
     def build(
@@ -188,6 +189,9 @@ class RuleSet:
             _pattern_filter=pattern_filter if pattern_index else None,
             _pattern_index=tuple(pattern_index),
             _max_exception=max_exception,
+            _rejects=frozenset(
+                i for i, rule in enumerate(compiled) if rule.spec.severity is Severity.REJECT
+            ),
         )
 
     @property
@@ -232,7 +236,7 @@ class RuleSet:
             if not (h.rule in excused and self._excused(h, excused[h.rule]))
             and not _splits_word(norm, h.start, h.end)
         ]
-        return self._to_matches(_drop_contained(kept), norm)
+        return self._to_matches(_drop_contained(kept, self._rejects), norm)
 
     def judge(self, text: str) -> Judgement:
         """The decision for ``text`` with its matches."""
@@ -300,8 +304,13 @@ def _splits_word(norm: NormalizedText, start: int, end: int) -> bool:
     return False
 
 
-def _drop_contained(hits: list[_Hit]) -> list[_Hit]:
-    """Drop a hit that another hit of the same rule covers (keep the longest evidence)."""
+def _drop_contained(hits: list[_Hit], rejects: frozenset[int]) -> list[_Hit]:
+    """Drop hits that add no evidence.
+
+    A hit that another hit of the same rule covers goes (the longest evidence stays), and
+    so does a ``review`` hit that a ``reject`` hit covers: a catch-all review rule such as
+    "any 最X" says nothing more where a reject rule already names the claim.
+    """
     by_rule: dict[int, list[_Hit]] = defaultdict(list)
     for hit in hits:
         by_rule[hit.rule].append(hit)
@@ -316,7 +325,15 @@ def _drop_contained(hits: list[_Hit]) -> list[_Hit]:
             seen.add((hit.start, hit.end))
             furthest = max(furthest, hit.end)
             kept.append(hit)
-    return kept
+    reject_spans = [(h.start, h.end) for h in kept if h.rule in rejects]
+    if not reject_spans or len(reject_spans) == len(kept):
+        return kept
+    return [
+        h
+        for h in kept
+        if h.rule in rejects
+        or not any(start <= h.start and h.end <= end for start, end in reject_spans)
+    ]
 
 
 def ruleset_version(categories: Sequence[CategorySpec], rules: Sequence[RuleSpec]) -> str:

@@ -1,0 +1,132 @@
+"""The shipped rule set: coverage of the three ad-law categories and behaviour on real copy."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+
+from rules import Decision, RuleSet, load_ruleset
+from rules.jsonschema import rule_file_schema
+from worker.settings import SHIPPED_RULES_DIR
+
+
+@cache
+def shipped() -> RuleSet:
+    return load_ruleset(SHIPPED_RULES_DIR)
+
+
+def test_the_shipped_set_covers_the_three_categories_with_at_least_150_phrases() -> None:
+    ruleset = shipped()
+    assert set(ruleset.categories) == {"absolute", "medical", "guarantee"}
+    phrases = [p for rule in ruleset.enabled_rules for p in rule.spec.phrases]
+    assert len(phrases) >= 150
+    for category in ruleset.categories:
+        in_category = [r for r in ruleset.enabled_rules if r.spec.category == category]
+        assert sum(len(r.spec.phrases) for r in in_category) >= 20, category
+
+
+def test_every_rule_explains_itself_with_a_description_and_a_legal_reference() -> None:
+    for rule in shipped().rules:
+        assert rule.spec.description, rule.spec.id
+        assert rule.spec.reference, rule.spec.id
+
+
+def test_every_shipped_file_points_editors_at_the_schema() -> None:
+    for path in sorted(SHIPPED_RULES_DIR.glob("*.yaml")):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../rules.schema.json", path.name
+
+
+def test_the_committed_json_schema_is_generated_from_the_models() -> None:
+    committed = json.loads((SHIPPED_RULES_DIR.parent / "rules.schema.json").read_text("utf-8"))
+    assert committed == rule_file_schema(), "run `make schema` after changing rules/schema.py"
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("本店销量全网第一", "absolute.first"),
+        ("行业NO.1品牌", "absolute.first"),
+        ("No.1 好物", "absolute.first"),
+        ("Top 1 推荐", "absolute.first"),
+        ("TOP1爆款", "absolute.first"),
+        ("全国排名第1名", "absolute.first"),
+        ("全 网 第 一", "absolute.first"),
+        ("最·佳口感", "absolute.superlative"),
+        ("史上最低价", "absolute.superlative"),
+        ("國家級品質", "absolute.national"),
+        ("中国驰名商标", "absolute.national"),
+        ("顶级工艺", "absolute.unique"),
+        ("独一无二的设计", "absolute.unique"),
+        ("世界领先技术", "absolute.unique"),
+        ("根治脱发", "medical.cure"),
+        ("无副作用", "medical.side-effects"),
+        ("治愈率高达98%", "medical.efficacy-rate"),
+        ("有效率95%", "medical.efficacy-rate"),
+        ("7天见效", "medical.speed"),
+        ("３天见效", "medical.speed"),
+        ("１００％有效", "guarantee.efficacy"),
+        ("100%有效", "guarantee.efficacy"),
+        ("无效★退款", "guarantee.efficacy"),
+        ("零风险 稳赚不赔", "guarantee.risk"),
+        ("考证包过", "guarantee.pass"),
+        ("通过率100%", "guarantee.pass"),
+    ],
+)
+def test_banned_claims_are_rejected(text: str, rule: str) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is Decision.REJECT, judgement.to_dict()
+    assert rule in {m.rule for m in judgement.matches}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "第一步：打开包装",
+        "第一次使用请先清洗",
+        "下单后第一时间发货",
+        "2024年第一季度新品",
+        "第一届手工艺博览会",
+        "详情见第一页",
+        "第1步 充电两小时",
+        "最新款保温杯",
+        "最近很火的小众香",
+        "最后三天 满200减30",
+        "最少起订10件",
+        "最好在睡前使用",
+        "第一件原价 第二件半价",
+        "全国1000家门店",
+        "TOP10 榜单",
+        "钢琴piano1号教室",
+        "新款保温杯 限时特惠 ¥59",
+    ],
+)
+def test_order_time_recency_and_usage_copy_passes(text: str) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is Decision.PASS, judgement.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("最美的你", "absolute.most"),
+        ("第一好物", "absolute.first-other"),
+        ("祛痘精华", "medical.cosmetic"),
+        ("首选好礼", "absolute.soft"),
+        ("年化收益率8%", "guarantee.returns"),
+    ],
+)
+def test_claims_that_depend_on_context_go_to_a_reviewer(text: str, rule: str) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is Decision.REVIEW, judgement.to_dict()
+    assert [m.rule for m in judgement.matches] == [rule]
+
+
+def test_a_catch_all_review_hit_under_a_reject_hit_is_not_reported_twice() -> None:
+    matches = shipped().match("最佳 全网第一")
+    assert [(m.rule, m.text) for m in matches] == [
+        ("absolute.superlative", "最佳"),
+        ("absolute.first", "全网第一"),
+    ]
