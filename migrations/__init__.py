@@ -1,0 +1,1 @@
+"""Alembic migrations of the adreview schema (run by ``worker.db.upgrade``)."""

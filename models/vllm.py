@@ -1,0 +1,311 @@
+"""HunyuanOCR served by vLLM's OpenAI-compatible server: the worker is an HTTP client.
+
+Start the server next to the workers, for example::
+
+    vllm serve tencent/HunyuanOCR --revision <commit> \\
+        --no-enable-prefix-caching --mm-processor-cache-gb 0 --port 8001
+
+and set ``ADREVIEW_OCR_ENGINE=hunyuan-vllm`` (``ADREVIEW_VLLM_URL`` and friends in
+``worker.settings``). vLLM batches the requests of all workers continuously, so each
+batch handed to ``recognize`` goes out as ``vllm_concurrency`` concurrent requests,
+one image per request.
+
+Each request is a chat completion with the official spotting prompt: an empty system
+message, then one user message holding the image (a base64 data URL) first and the
+prompt second; greedy decoding, ``repetition_penalty`` 1.08 and a cap on new tokens.
+The reply is trimmed of runaway repetition and parsed into lines whose 0-1000
+coordinates are scaled to pixels of the image sent.
+
+Failures map onto the project's error tree: connection errors, timeouts, 429 and 5xx
+are retried with exponential backoff and full jitter and end as ``OcrUnavailable``;
+any other 4xx is ``OcrRequestError`` at once; a 200 reply that is not a chat
+completion is ``OcrError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import random
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from models.base import TextLine
+from models.hunyuan_output import build_messages, parse_spotting, trim_repetition
+from worker.errors import EngineUnavailable, OcrError, OcrRequestError, OcrUnavailable
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Repetition penalty HunyuanOCR is meant to be decoded with (keeps decodes from looping).
+REPETITION_PENALTY = 1.08
+
+#: First retry waits up to this many seconds; each further retry doubles the bound.
+BACKOFF_BASE = 0.5
+
+#: No single wait between retries is longer than this many seconds.
+BACKOFF_MAX = 10.0
+
+#: Images up to this many pixels are sent as PNG (lossless). Larger ones - photos and
+#: full-size tiles, where PNG runs to many megabytes - go as JPEG quality 95 without
+#: chroma subsampling, which keeps thin coloured strokes of text sharp.
+PNG_MAX_PIXELS = 1024 * 1024
+
+#: JPEG quality for images above ``PNG_MAX_PIXELS``.
+JPEG_QUALITY = 95
+
+#: Longest piece of a server's error body quoted in an exception message.
+MAX_ERROR_CHARS = 500
+
+
+def encode_image(image: Image.Image) -> str:
+    """The image as a ``data:`` URL: PNG up to ``PNG_MAX_PIXELS``, JPEG q95 above."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    buffer = io.BytesIO()
+    if rgb.width * rgb.height <= PNG_MAX_PIXELS:
+        rgb.save(buffer, format="PNG")
+        mime = "image/png"
+    else:
+        rgb.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+        mime = "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+def server_message(response: httpx.Response) -> str:
+    """The error message in a server's reply body, whatever shape it has.
+
+    vLLM answers ``{"object": "error", "message": ...}`` or ``{"error": {"message": ...}}``;
+    FastAPI itself answers ``{"detail": ...}``; anything else is quoted as text.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str) and error:
+            return error
+        for key in ("message", "detail"):
+            if body.get(key):
+                return str(body[key])
+    text = response.text.strip()
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + "..."
+    return text or response.reason_phrase or "no message"
+
+
+def reply_content(response: httpx.Response) -> str:
+    """The assistant's text in a 200 chat-completion reply; ``OcrError`` if it has none."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise OcrError(f"vLLM reply from {response.url} is not JSON: {exc}") from exc
+    try:
+        choice = body["choices"][0]
+        content = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise OcrError(
+            f"vLLM reply from {response.url} is not a chat completion: missing {exc}"
+        ) from exc
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise OcrError(f"vLLM reply from {response.url} has non-text content")
+    if choice.get("finish_reason") == "length":
+        log.warning("OCR reply hit the max_tokens cap; the text was cut short")
+    return content
+
+
+class VllmHunyuanEngine:
+    """HunyuanOCR text spotting through a vLLM server's ``/chat/completions``.
+
+    One ``httpx.Client`` per engine, shared by the threads of every batch (httpx
+    clients are thread-safe); ``close()`` releases its connections. ``version`` is
+    ``vllm:<served model>`` plus ``@<revision>`` when the revision the server runs is
+    configured (``ADREVIEW_HUNYUAN_REVISION``, the same pin the ``hunyuan`` engine
+    uses): the server does not report which weights it loaded, so pin both.
+    """
+
+    name = "hunyuan-vllm"
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        revision: str | None = None,
+        timeout: float = 120.0,
+        connect_timeout: float = 5.0,
+        retries: int = 3,
+        concurrency: int = 8,
+        max_tokens: int = 2048,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_max: float = BACKOFF_MAX,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.model = model
+        self.revision = revision
+        self.retries = max(0, retries)
+        self.concurrency = max(1, concurrency)
+        self.max_tokens = max_tokens
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.version = f"vllm:{model}" + (f"@{revision}" if revision else "")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            headers=headers,
+            # connect bounds reaching the server; read (also write and pool) bounds a decode.
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max(100, self.concurrency),
+                max_keepalive_connections=self.concurrency,
+            ),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VllmHunyuanEngine:
+        """The engine configured by the ``vllm_*`` settings."""
+        return cls(
+            settings.vllm_url,
+            settings.vllm_model,
+            api_key=settings.vllm_api_key,
+            revision=settings.hunyuan_revision,
+            timeout=settings.vllm_timeout,
+            connect_timeout=settings.vllm_connect_timeout,
+            retries=settings.vllm_retries,
+            concurrency=settings.vllm_concurrency,
+            max_tokens=settings.hunyuan_max_new_tokens,
+        )
+
+    @staticmethod
+    def is_available() -> bool:
+        """Always: httpx is a core dependency; whether a server answers is ``health()``."""
+        return True
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._client.close()
+
+    def __enter__(self) -> VllmHunyuanEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def recognize(self, images: Sequence[Image.Image]) -> list[list[TextLine]]:
+        """Read every image, ``concurrency`` requests at a time; results in input order.
+
+        The first failure (in input order) is raised; requests not yet sent are dropped.
+        """
+        if not images:
+            return []
+        if len(images) == 1 or self.concurrency == 1:
+            return [self._read(image) for image in images]
+        executor = ThreadPoolExecutor(
+            max_workers=min(self.concurrency, len(images)), thread_name_prefix="vllm-ocr"
+        )
+        try:
+            futures = [executor.submit(self._read, image) for image in images]
+            return [future.result() for future in futures]
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def health(self) -> list[str]:
+        """The model names the server serves (``GET /models``).
+
+        Raises ``OcrUnavailable`` when the server cannot be reached or fails, and
+        ``EngineUnavailable`` when it does not serve the configured model.
+        """
+        response = self._send("GET", f"{self.url}/models", None)
+        try:
+            served = [str(entry["id"]) for entry in response.json()["data"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise OcrError(f"vLLM reply from {response.url} is not a model list") from exc
+        if self.model not in served:
+            raise EngineUnavailable(
+                f"vLLM server at {self.url} does not serve {self.model!r}; "
+                f"it serves: {', '.join(served) or 'nothing'}"
+            )
+        return served
+
+    def _read(self, image: Image.Image) -> list[TextLine]:
+        """One image: request, trim, parse, with boxes in pixels of ``image``."""
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": build_messages(
+                {"type": "image_url", "image_url": {"url": encode_image(image)}}
+            ),
+            "temperature": 0,
+            "max_tokens": self.max_tokens,
+            # vLLM's extra sampling parameters, accepted beside the OpenAI ones.
+            "repetition_penalty": REPETITION_PENALTY,
+            "skip_special_tokens": True,
+        }
+        response = self._send("POST", f"{self.url}/chat/completions", payload)
+        text = trim_repetition(reply_content(response))
+        return parse_spotting(text, image.width, image.height)
+
+    def _send(self, method: str, url: str, payload: dict[str, Any] | None) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise one of the OCR errors."""
+        failure = ""
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            try:
+                response = self._client.request(method, url, json=payload)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return response
+                message = server_message(response)
+                if status != 429 and status < 500:
+                    raise OcrRequestError(
+                        f"vLLM server at {url} refused the request: HTTP {status}: {message}"
+                    )
+                failure = f"HTTP {status}: {message}"
+                retry_after = _retry_after(response)
+            if attempt + 1 < attempts:
+                delay = self.retry_delay(attempt, retry_after)
+                log.warning(
+                    "vLLM request to %s failed (%s); retry %d of %d in %.2f s",
+                    url, failure, attempt + 1, self.retries, delay,
+                )
+                time.sleep(delay)
+        raise OcrUnavailable(
+            f"vLLM server at {url} unavailable after {attempts} attempt(s): {failure}"
+        )
+
+    def retry_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (0-based).
+
+        Full jitter: uniform in [0, min(backoff_max, backoff_base * 2**attempt)], so
+        workers that failed together do not retry together; at least the server's
+        ``Retry-After`` (capped at ``backoff_max``) when it sent one.
+        """
+        bound = min(self.backoff_max, self.backoff_base * 2**attempt)
+        delay = random.uniform(0.0, bound)  # noqa: S311 - jitter, not cryptography
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` header in seconds, when the server sent one as a number."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

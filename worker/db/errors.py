@@ -1,0 +1,41 @@
+"""Errors of the storage layer; all of them are ``AdreviewError``s.
+
+::
+
+    AdreviewError
+    └── StorageError           the database cannot be used as asked
+        ├── DatabaseUnavailable  cannot connect, or the connection failed (transient)
+        ├── SchemaOutdated       the database is not migrated to this code's schema
+        ├── NotFound             a referenced submission or verdict does not exist
+        └── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
+
+Every message names the database by its URL with the password hidden.
+"""
+
+from __future__ import annotations
+
+from worker.errors import AdreviewError
+
+
+class StorageError(AdreviewError):
+    """The database cannot be used as asked. ``url`` is the URL with its password hidden."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class DatabaseUnavailable(StorageError):
+    """The database could not be reached or the connection broke; retrying may succeed."""
+
+
+class SchemaOutdated(StorageError):
+    """The database schema is not at the revision this code expects."""
+
+
+class NotFound(StorageError):
+    """A submission or verdict that a write refers to does not exist."""
+
+
+class InvalidRecord(StorageError):
+    """A value that cannot be stored (an unknown status, action or decision)."""

@@ -1,0 +1,118 @@
+"""Creating and upgrading the schema with Alembic; the configuration is built in code.
+
+The migration scripts live in the top-level ``migrations/`` folder of the project;
+``upgrade(url)`` runs them up to the newest revision. It is safe to call from several
+processes at once: SQLite serialises them on its write lock, PostgreSQL on an advisory
+lock, and a database already at the newest revision is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
+from worker.db.errors import DatabaseUnavailable, SchemaOutdated, StorageError
+
+#: The Alembic script folder (``migrations/`` at the top of the project).
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+#: Key of the PostgreSQL advisory lock held while migrating (any constant will do).
+MIGRATION_LOCK_KEY = 0x616472657669  # "adrevi"
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic ``Config`` pointing at the migrations (and at ``url`` when given)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        rendered = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        # ConfigParser interpolation: a literal % must be doubled.
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the migrations know."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the project always ships migrations
+        raise StorageError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def translate_errors(url: str | URL) -> Iterator[None]:
+    """Turn driver connection failures into ``DatabaseUnavailable`` naming the URL safely."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        raise DatabaseUnavailable(
+            f"cannot use database {safe_url(url)}: {reason}", url=safe_url(url)
+        ) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable(
+                f"lost the connection to database {safe_url(url)}: {exc.orig}",
+                url=safe_url(url),
+            ) from exc
+        raise
+
+
+def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
+    """Migrate the database at ``target`` (a URL or an engine) up to ``revision``."""
+    engine = target if isinstance(target, Engine) else make_engine(target)
+    try:
+        with translate_errors(engine.url):
+            begin = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            with begin.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+    finally:
+        if engine is not target:
+            engine.dispose()
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise ``SchemaOutdated`` unless the database is at the newest revision."""
+    head = head_revision()
+    with translate_errors(engine.url), engine.connect() as connection:
+        current = current_revision(connection)
+    if current != head:
+        url = safe_url(engine.url)
+        raise SchemaOutdated(
+            f"database {url} is at schema revision {current or 'none (empty)'}, "
+            f"this code needs {head}: run the migrations (`adreview` opens the database "
+            "with migrate=True, or `alembic upgrade head`)",
+            url=url,
+        )
+
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "check_schema",
+    "current_revision",
+    "head_revision",
+    "translate_errors",
+    "upgrade",
+]

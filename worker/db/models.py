@@ -1,0 +1,236 @@
+"""The tables, as SQLAlchemy 2 typed models. Alembic migrations create them; code never does.
+
+::
+
+    submissions ──< verdicts ──< reviews         rulesets ──< verdicts
+        (one image to review)  (machine verdicts,   (human decisions,
+                                history kept)         never editing verdicts)
+    ocr_results   (what an engine version read in an image, keyed by content hash)
+
+Every write is idempotent on a natural key: ``ocr_results`` on (sha256, engine,
+engine_version), ``verdicts`` on (submission_id, ruleset_version, engine, engine_version),
+``rulesets`` on the version hash, ``submissions`` on their id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from rules.schema import Decision
+
+#: Constraint and index names are spelled out by convention so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: JSON documents: JSONB on PostgreSQL, JSON (text) on SQLite; Python None is SQL NULL.
+JsonDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class SubmissionStatus(StrEnum):
+    """Where a submission is in its life."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    ERROR = "error"
+
+
+class ReviewAction(StrEnum):
+    """What a human reviewer did with a machine verdict."""
+
+    CONFIRM = "confirm"
+    OVERRIDE = "override"
+
+
+def _in(column: str, values: type[StrEnum]) -> str:
+    """A CHECK expression limiting ``column`` to the enum's values."""
+    return f"{column} IN ({', '.join(repr(m.value) for m in values)})"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    PostgreSQL keeps ``timestamptz``; SQLite keeps naive UTC text, which sorts and
+    compares correctly because every value is written in the same form.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Aware -> UTC (naive values are taken to be UTC already)."""
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Give back an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the shared metadata (with the naming convention)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JsonDoc,
+    }
+
+
+class Submission(Base):
+    """One image handed in for review: by a scan, an upload, or a URL."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_in("status", SubmissionStatus), name="status"),
+        Index(None, "ad_id"),
+        Index(None, "sha256"),
+        Index(None, "source"),
+        Index(None, "status", "updated_at"),
+    )
+
+    #: A uuid7-like text id (time-sortable); deterministic for scans (see ``scan_submission_id``).
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ad_id: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    #: Where the image came from: ``scan:/path``, ``upload``, ``url:https://...``.
+    source: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16), default=SubmissionStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OcrResult(Base):
+    """The lines one engine version read in one image (the OCR cache, keyed by content)."""
+
+    __tablename__ = "ocr_results"
+    __table_args__ = (UniqueConstraint("sha256", "engine", "engine_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    engine: Mapped[str] = mapped_column(String(64))
+    engine_version: Mapped[str] = mapped_column(String(255))
+    #: ``[{"text": ..., "box": [[x, y] * 4], "score": float | null}, ...]`` in reading order.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RulesetVersion(Base):
+    """A rule set as it was when verdicts were made with it, keyed by its content hash."""
+
+    __tablename__ = "rulesets"
+
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: The rules themselves (categories and rule specs); null until someone stores them.
+    content: Mapped[Any | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VerdictRow(Base):
+    """A machine verdict. Rows are never edited except ``judged_at``; history is kept.
+
+    ``judged_at`` is the last time this exact verdict (same rule set and engine version)
+    was produced; the row with the newest ``judged_at`` is the submission's current one.
+    """
+
+    __tablename__ = "verdicts"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "ruleset_version", "engine", "engine_version"),
+        CheckConstraint(_in("decision", Decision), name="decision"),
+        Index(None, "created_at"),
+        Index(None, "judged_at"),
+        Index(None, "decision", "judged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    decision: Mapped[str] = mapped_column(String(16))
+    #: ``Evidence.to_dict()`` of every match.
+    matches: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    ruleset_version: Mapped[str] = mapped_column(ForeignKey("rulesets.version"))
+    engine: Mapped[str] = mapped_column(String(64))
+    engine_version: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    timings: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    judged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewRow(Base):
+    """A human reviewer's decision about a verdict, stored beside it."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        CheckConstraint(_in("action", ReviewAction), name="action"),
+        CheckConstraint(_in("decision", Decision), name="decision"),
+        Index(None, "submission_id", "created_at"),
+        Index(None, "verdict_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"))
+    reviewer: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "Base",
+    "OcrResult",
+    "ReviewAction",
+    "ReviewRow",
+    "RulesetVersion",
+    "Submission",
+    "SubmissionStatus",
+    "UtcDateTime",
+    "VerdictRow",
+    "utcnow",
+]

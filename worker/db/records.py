@@ -1,0 +1,191 @@
+"""What the store hands back: typed records, ids, and the JSON forms of OCR lines.
+
+``StoredVerdict.to_dict()`` is the ``adreview verdicts --json`` object (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models.base import TextLine
+from rules import RuleSet
+from rules.schema import Decision
+from worker.db.models import ReviewAction, ReviewRow, Submission, SubmissionStatus, VerdictRow
+from worker.errors import ErrorCode
+from worker.verdict import Evidence, Verdict, VerdictError
+
+_SCAN_NAMESPACE = uuid.UUID("6f1d3c2e-6a55-4d3e-9b7e-2d1c0a7e5a10")
+
+
+def new_id() -> str:
+    """A new submission id: a UUIDv7 (millisecond time first, so ids sort by creation)."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def scan_submission_id(source: str, sha256: str | None) -> str:
+    """The id a scan gives an image: the same file content at the same place, the same id."""
+    return str(uuid.uuid5(_SCAN_NAMESPACE, f"{source}\0{sha256 or ''}"))
+
+
+def lines_to_json(lines: Iterable[TextLine]) -> list[dict[str, Any]]:
+    """OCR lines as stored: ``[{"text", "box": [[x, y] * 4], "score"}]``."""
+    return [
+        {"text": line.text, "box": [[x, y] for x, y in line.box], "score": line.score}
+        for line in lines
+    ]
+
+
+def lines_from_json(data: Iterable[dict[str, Any]]) -> list[TextLine]:
+    """Inverse of ``lines_to_json``."""
+    lines = []
+    for item in data:
+        box = tuple((float(x), float(y)) for x, y in item["box"])
+        score = item.get("score")
+        lines.append(
+            TextLine(item["text"], box, None if score is None else float(score))  # type: ignore[arg-type]
+        )
+    return lines
+
+
+def ruleset_content(ruleset: RuleSet) -> dict[str, Any]:
+    """What is stored of a rule set: its categories and rule specs, as JSON."""
+    return {
+        "categories": [c.model_dump(mode="json") for c in ruleset.categories.values()],
+        "rules": [r.spec.model_dump(mode="json") for r in ruleset.rules],
+    }
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    """A submission as stored."""
+
+    id: str
+    source: str
+    sha256: str | None
+    ad_id: str | None
+    status: SubmissionStatus
+    attempts: int
+    metadata: dict[str, Any] | None
+    created: datetime
+    updated: datetime
+
+    @classmethod
+    def from_row(cls, row: Submission) -> StoredSubmission:
+        """Copy an ORM row."""
+        return cls(row.id, row.source, row.sha256, row.ad_id, SubmissionStatus(row.status),
+                   row.attempts, row.meta, row.created_at, row.updated_at)
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """A verdict read back, with the submission it is about.
+
+    ``verdict.created`` is when this verdict was first produced, ``judged`` the last time
+    the same rule set and engine version produced it again.
+    """
+
+    id: int
+    submission: str
+    ad_id: str | None
+    source: str
+    verdict: Verdict
+    judged: datetime
+
+    @property
+    def sha256(self) -> str | None:
+        """The reviewed image's content hash."""
+        return self.verdict.sha256
+
+    @property
+    def decision(self) -> Decision:
+        """The machine decision."""
+        return self.verdict.decision
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``adreview verdicts --json`` object (DESIGN.md contract, plus extras)."""
+        return {
+            "submission": self.submission,
+            "ad_id": self.ad_id,
+            **self.verdict.to_dict(),
+            "engine_version": self.verdict.engine_version,
+            "source": self.source,
+            "sha256": self.verdict.sha256,
+            "created": self.verdict.created.isoformat(),
+            "judged": self.judged.isoformat(),
+            "verdict_id": self.id,
+        }
+
+    @classmethod
+    def from_rows(cls, row: VerdictRow, submission: Submission) -> StoredVerdict:
+        """Rebuild the ``Verdict`` (evidence through ``Evidence.from_dict``)."""
+        error = None
+        if row.error_code is not None:
+            error = VerdictError(ErrorCode(row.error_code), row.error_message or "")
+        verdict = Verdict(
+            decision=Decision(row.decision),
+            matches=tuple(Evidence.from_dict(m) for m in row.matches),
+            ruleset=row.ruleset_version,
+            engine=row.engine,
+            engine_version=row.engine_version,
+            sha256=row.sha256,
+            error=error,
+            timings={k: float(v) for k, v in (row.timings or {}).items()},
+            created=row.created_at,
+        )
+        return cls(row.id, submission.id, submission.ad_id, submission.source, verdict,
+                   row.judged_at)
+
+
+@dataclass(frozen=True)
+class StoredReview:
+    """A human reviewer's decision about one verdict."""
+
+    id: int
+    submission: str
+    verdict_id: int
+    reviewer: str
+    action: ReviewAction
+    decision: Decision
+    note: str | None
+    created: datetime
+
+    @classmethod
+    def from_row(cls, row: ReviewRow) -> StoredReview:
+        """Copy an ORM row."""
+        return cls(row.id, row.submission_id, row.verdict_id, row.reviewer,
+                   ReviewAction(row.action), Decision(row.decision), row.note, row.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON."""
+        return {
+            "id": self.id,
+            "submission": self.submission,
+            "verdict_id": self.verdict_id,
+            "reviewer": self.reviewer,
+            "action": self.action.value,
+            "decision": self.decision.value,
+            "note": self.note,
+            "created": self.created.isoformat(),
+        }
+
+
+__all__ = [
+    "StoredReview",
+    "StoredSubmission",
+    "StoredVerdict",
+    "lines_from_json",
+    "lines_to_json",
+    "new_id",
+    "ruleset_content",
+    "scan_submission_id",
+]

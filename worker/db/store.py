@@ -1,0 +1,618 @@
+"""The ``Store``: everything adreview reads from and writes to its database.
+
+One ``Store`` per process holds the engine and its connection pool; open it with
+``Store.open(url)``, which migrates the schema first unless told not to. Writes are
+idempotent on natural keys (dialect-specific ``INSERT ... ON CONFLICT``), so a task
+delivered twice, or a scan run twice, stores nothing twice:
+
+- OCR results on (image sha256, engine, engine version) - the cache that means an
+  image is never read twice by the same engine version;
+- verdicts on (submission, rule set version, engine, engine version) - a new rule set or
+  engine version adds a row to the submission's history, the same one only marks the
+  existing row as judged again; the row judged last is the submission's current verdict;
+- rule sets on their version hash, submissions on their id (deterministic for scans).
+
+Reviewer decisions are rows of their own and never touch the verdict they are about.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Engine, Select, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.base import TextLine
+from rules import RuleSet
+from rules.schema import Decision
+from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
+from worker.db.errors import InvalidRecord, NotFound
+from worker.db.migrate import check_schema, translate_errors, upgrade
+from worker.db.models import (
+    OcrResult,
+    ReviewAction,
+    ReviewRow,
+    RulesetVersion,
+    Submission,
+    SubmissionStatus,
+    VerdictRow,
+    utcnow,
+)
+from worker.db.records import (
+    StoredReview,
+    StoredSubmission,
+    StoredVerdict,
+    lines_from_json,
+    lines_to_json,
+    new_id,
+    ruleset_content,
+    scan_submission_id,
+)
+from worker.errors import ConfigError
+from worker.verdict import Verdict
+
+#: (image sha256, engine name, engine version): what an OCR result is keyed by.
+OcrKey = tuple[str, str, str]
+
+#: Backends the upserts are written for.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+#: Keys per ``IN (...)`` list in bulk lookups (well under every backend's limit).
+LOOKUP_CHUNK = 500
+
+# The tables, typed for Core inserts (the upserts are Core statements).
+SUBMISSIONS = cast(Table, Submission.__table__)
+OCR_RESULTS = cast(Table, OcrResult.__table__)
+RULESETS = cast(Table, RulesetVersion.__table__)
+VERDICTS = cast(Table, VerdictRow.__table__)
+
+
+
+_E = TypeVar("_E", SubmissionStatus, ReviewAction, Decision)
+
+
+def _enum(kind: type[_E], value: _E | str) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise InvalidRecord(f"{value!r} is not a {kind.__name__}; expected one of {allowed}") \
+            from None
+
+
+class Store:
+    """The database of one process: an engine, its pool, and typed reads and writes.
+
+    Build it with ``Store.open(url)``; ``close()`` it (or use ``with``) when done. A
+    process that forks after opening keeps the parent's connections out of the child.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        backend = engine.dialect.name
+        if backend not in SUPPORTED_BACKENDS:
+            raise ConfigError(
+                f"database {safe_url(engine.url)}: backend {backend!r} is not supported "
+                f"(use one of {', '.join(SUPPORTED_BACKENDS)})"
+            )
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
+        )
+        self._insert = sqlite.insert if backend == "sqlite" else postgresql.insert
+        # A forked child must not use (or close) the parent's pooled connections.
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_pool(ref))
+
+    @classmethod
+    def open(cls, url: str | URL, *, migrate: bool = True, echo: bool = False) -> Store:
+        """Connect to ``url``; migrate the schema to the newest revision when ``migrate``.
+
+        Raises ``ConfigError`` for an unusable URL, ``DatabaseUnavailable`` when the
+        database cannot be reached, ``SchemaOutdated`` when ``migrate`` is False and the
+        schema is not current.
+        """
+        engine = make_engine(url, echo=echo)
+        try:
+            store = cls(engine)
+            if migrate:
+                upgrade(engine)
+            else:
+                check_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password hidden."""
+        return safe_url(self.engine.url)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        with translate_errors(self.engine.url):
+            try:
+                with (self._write if write else self._read)() as session, session.begin():
+                    yield session
+            except IntegrityError as exc:
+                raise InvalidRecord(
+                    f"database {self.url} refused the write: {exc.orig}", url=self.url
+                ) from exc
+
+    # -- rule sets ---------------------------------------------------------------------
+
+    def ensure_ruleset(self, version: str, content: Any = None) -> None:
+        """Record a rule set version (idempotent); ``content`` fills in a row stored without."""
+        with self._session(write=True) as session:
+            self._ensure_ruleset(session, version, content)
+
+    def save_ruleset(self, ruleset: RuleSet) -> None:
+        """``ensure_ruleset`` for a loaded rule set, storing its rules."""
+        self.ensure_ruleset(ruleset.version, ruleset_content(ruleset))
+
+    def get_ruleset(self, version: str) -> Any:
+        """The stored content of a rule set version (None when unknown or stored without)."""
+        with self._session() as session:
+            return session.scalar(
+                select(RulesetVersion.content).where(RulesetVersion.version == version)
+            )
+
+    def _ensure_ruleset(self, session: Session, version: str, content: Any) -> None:
+        table = RULESETS
+        stmt = self._insert(table).values(version=version, content=content, created_at=utcnow())
+        if content is None:
+            session.execute(stmt.on_conflict_do_nothing(index_elements=["version"]))
+        else:
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["version"],
+                    set_={"content": stmt.excluded.content},
+                    where=table.c.content.is_(None),
+                )
+            )
+
+    # -- OCR results -------------------------------------------------------------------
+
+    def get_ocr(self, sha256: str, engine: str, version: str) -> list[TextLine] | None:
+        """The lines ``engine``/``version`` read in the image, or None if it has not."""
+        return self.get_ocr_many([(sha256, engine, version)]).get((sha256, engine, version))
+
+    def get_ocr_many(self, keys: Iterable[OcrKey]) -> dict[OcrKey, list[TextLine]]:
+        """Bulk lookup: the stored lines for every key that has some."""
+        by_engine: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for sha256, engine, version in keys:
+            by_engine[(engine, version)].add(sha256)
+        found: dict[OcrKey, list[TextLine]] = {}
+        with self._session() as session:
+            for (engine, version), hashes in by_engine.items():
+                ordered = sorted(hashes)
+                for start in range(0, len(ordered), LOOKUP_CHUNK):
+                    rows = session.execute(
+                        select(OcrResult.sha256, OcrResult.lines).where(
+                            OcrResult.engine == engine,
+                            OcrResult.engine_version == version,
+                            OcrResult.sha256.in_(ordered[start : start + LOOKUP_CHUNK]),
+                        )
+                    )
+                    for sha256, lines in rows:
+                        found[(sha256, engine, version)] = lines_from_json(lines)
+        return found
+
+    def put_ocr(self, sha256: str, engine: str, version: str, lines: Sequence[TextLine],
+                size: tuple[int, int], seconds: float) -> bool:
+        """Store what an engine read (idempotent: the first result stays). True if new."""
+        return self.put_ocr_many([(sha256, engine, version, lines, size, seconds)]) == 1
+
+    def put_ocr_many(
+        self,
+        results: Iterable[tuple[str, str, str, Sequence[TextLine], tuple[int, int], float]],
+    ) -> int:
+        """Store several OCR results in one transaction; returns how many were new."""
+        rows = [
+            {"sha256": sha256, "engine": engine, "engine_version": version,
+             "lines": lines_to_json(lines), "width": int(size[0]), "height": int(size[1]),
+             "seconds": float(seconds), "created_at": utcnow()}
+            for sha256, engine, version, lines, size, seconds in results
+        ]
+        if not rows:
+            return 0
+        added = 0
+        with self._session(write=True) as session:
+            for row in rows:
+                stmt = (
+                    self._insert(OCR_RESULTS)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=["sha256", "engine", "engine_version"])
+                    .returning(OCR_RESULTS.c.id)
+                )
+                added += session.execute(stmt).first() is not None
+        return added
+
+    def ocr_cache(self) -> StoreOcrCache:
+        """This store as the pipeline's ``OcrCache``."""
+        return StoreOcrCache(self)
+
+    # -- submissions -------------------------------------------------------------------
+
+    def add_submission(
+        self,
+        sha256: str | None,
+        source: str,
+        ad_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        submission_id: str | None = None,
+        status: SubmissionStatus | str = SubmissionStatus.QUEUED,
+    ) -> str:
+        """Record a submission and return its id; a known ``submission_id`` is kept as is.
+
+        Without ``submission_id`` a new time-sortable id is made; scans pass
+        ``scan_submission_id(source, sha256)`` (or use ``add_scan_submission``) so that
+        scanning the same file again reuses its submission.
+        """
+        state = _enum(SubmissionStatus, status)
+        ident = submission_id or new_id()
+        now = utcnow()
+        with self._session(write=True) as session:
+            session.execute(
+                self._insert(SUBMISSIONS)
+                .values(id=ident, ad_id=ad_id, sha256=sha256, source=source, status=state.value,
+                        attempts=0, metadata=metadata, created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+        return ident
+
+    def add_scan_submission(self, path: str, sha256: str | None) -> str:
+        """The submission of a scanned file (``source`` = ``scan:<path>``), made once."""
+        source = f"scan:{path}"
+        return self.add_submission(sha256, source,
+                                   submission_id=scan_submission_id(source, sha256))
+
+    def get_submission(self, submission_id: str) -> StoredSubmission | None:
+        """The submission with this id, or None."""
+        with self._session() as session:
+            row = session.get(Submission, submission_id)
+            return None if row is None else StoredSubmission.from_row(row)
+
+    def find_submissions(
+        self,
+        *,
+        source: str | None = None,
+        sha256: str | None = None,
+        ad_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredSubmission]:
+        """Submissions matching every given field, newest first."""
+        query = select(Submission)
+        if source is not None:
+            query = query.where(Submission.source == source)
+        if sha256 is not None:
+            query = query.where(Submission.sha256 == sha256)
+        if ad_id is not None:
+            query = query.where(Submission.ad_id == ad_id)
+        query = query.order_by(Submission.created_at.desc(), Submission.id.desc()).limit(limit)
+        with self._session() as session:
+            return [StoredSubmission.from_row(row) for row in session.scalars(query)]
+
+    def find_submission_by_source(self, source: str) -> StoredSubmission | None:
+        """The newest submission from ``source`` (e.g. ``scan:/path/ad.jpg``), or None."""
+        found = self.find_submissions(source=source, limit=1)
+        return found[0] if found else None
+
+    def find_submission_by_sha(self, sha256: str) -> StoredSubmission | None:
+        """The newest submission of the image with this content hash, or None."""
+        found = self.find_submissions(sha256=sha256, limit=1)
+        return found[0] if found else None
+
+    def start_attempt(self, submission_id: str) -> int:
+        """Mark the submission ``processing`` and count the attempt; returns the count.
+
+        A task delivered again after a crash sees the count grow, so a poison image can
+        be given up on (an ``error`` verdict) instead of looping forever.
+        """
+        with self._session(write=True) as session:
+            attempts = session.scalar(
+                update(Submission)
+                .where(Submission.id == submission_id)
+                .values(attempts=Submission.attempts + 1,
+                        status=SubmissionStatus.PROCESSING.value, updated_at=utcnow())
+                .returning(Submission.attempts)
+            )
+        if attempts is None:
+            raise NotFound(f"no submission {submission_id!r} in {self.url}", url=self.url)
+        return int(attempts)
+
+    def set_status(self, submission_id: str, status: SubmissionStatus | str) -> None:
+        """Set a submission's status (``record_verdict`` sets done/error by itself)."""
+        state = _enum(SubmissionStatus, status)
+        with self._session(write=True) as session:
+            changed = session.execute(
+                update(Submission)
+                .where(Submission.id == submission_id)
+                .values(status=state.value, updated_at=utcnow())
+                .returning(Submission.id)
+            ).first()
+        if changed is None:
+            raise NotFound(f"no submission {submission_id!r} in {self.url}", url=self.url)
+
+    def stale_submissions(
+        self, older_than: timedelta, limit: int | None = None
+    ) -> list[StoredSubmission]:
+        """Submissions queued or processing with no progress for ``older_than``, oldest first."""
+        cutoff = utcnow() - older_than
+        query = (
+            select(Submission)
+            .where(
+                Submission.status.in_(
+                    [SubmissionStatus.QUEUED.value, SubmissionStatus.PROCESSING.value]
+                ),
+                Submission.updated_at < cutoff,
+            )
+            .order_by(Submission.updated_at, Submission.id)
+            .limit(limit)
+        )
+        with self._session() as session:
+            return [StoredSubmission.from_row(row) for row in session.scalars(query)]
+
+    def submissions_with_ocr(
+        self, engine: str, version: str, batch: int = LOOKUP_CHUNK
+    ) -> Iterator[tuple[StoredSubmission, list[TextLine]]]:
+        """Every submission whose image this engine version has read, with the lines.
+
+        For re-judging stored ads after a rule change without running OCR again. Reads in
+        batches (keyset pagination on the submission id), so memory stays flat.
+        """
+        after = ""
+        while True:
+            query = (
+                select(Submission, OcrResult.lines)
+                .join(OcrResult, OcrResult.sha256 == Submission.sha256)
+                .where(OcrResult.engine == engine, OcrResult.engine_version == version,
+                       Submission.id > after)
+                .order_by(Submission.id)
+                .limit(batch)
+            )
+            with self._session() as session:
+                page = [(StoredSubmission.from_row(sub), lines_from_json(lines))
+                        for sub, lines in session.execute(query)]
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1][0].id
+
+    # -- verdicts ----------------------------------------------------------------------
+
+    def record_verdict(self, submission_id: str, verdict: Verdict) -> tuple[int, bool]:
+        """Store a verdict for the submission; returns (verdict id, whether it is new).
+
+        The same submission, rule set version and engine version give the same row back
+        (its ``judged`` time moves forward); anything new adds a row to the history.
+        The submission becomes ``done`` (``error`` for an error verdict).
+        """
+        table = VERDICTS
+        key = (
+            VerdictRow.submission_id == submission_id,
+            VerdictRow.ruleset_version == verdict.ruleset,
+            VerdictRow.engine == verdict.engine,
+            VerdictRow.engine_version == verdict.engine_version,
+        )
+        with self._session(write=True) as session:
+            submission = session.get(Submission, submission_id)
+            if submission is None:
+                raise NotFound(f"no submission {submission_id!r} in {self.url}", url=self.url)
+            self._ensure_ruleset(session, verdict.ruleset, None)
+            existing = session.execute(select(VerdictRow.id, VerdictRow.judged_at).where(*key))
+            row = existing.first()
+            created = False
+            if row is None:
+                verdict_id = session.scalar(
+                    self._insert(table)
+                    .values(
+                        submission_id=submission_id,
+                        decision=verdict.decision.value,
+                        matches=[m.to_dict() for m in verdict.matches],
+                        error_code=None if verdict.error is None else verdict.error.code.value,
+                        error_message=None if verdict.error is None else verdict.error.message,
+                        ruleset_version=verdict.ruleset,
+                        engine=verdict.engine,
+                        engine_version=verdict.engine_version,
+                        sha256=verdict.sha256,
+                        timings=dict(verdict.timings),
+                        created_at=verdict.created,
+                        judged_at=verdict.created,
+                    )
+                    .on_conflict_do_nothing(
+                        index_elements=["submission_id", "ruleset_version", "engine",
+                                        "engine_version"]
+                    )
+                    .returning(table.c.id)
+                )
+                created = verdict_id is not None
+                if verdict_id is None:  # another writer won the race (PostgreSQL)
+                    verdict_id = session.execute(select(VerdictRow.id).where(*key)).scalar_one()
+            else:
+                verdict_id = row.id
+                if verdict.created > row.judged_at:
+                    session.execute(
+                        update(VerdictRow)
+                        .where(VerdictRow.id == verdict_id)
+                        .values(judged_at=verdict.created)
+                    )
+            error = verdict.decision is Decision.ERROR
+            submission.status = (SubmissionStatus.ERROR if error else SubmissionStatus.DONE).value
+            submission.updated_at = utcnow()
+            if submission.sha256 is None and verdict.sha256 is not None:
+                submission.sha256 = verdict.sha256
+        return verdict_id, created
+
+    def _verdicts(self, query: Select[VerdictRow, Submission]) -> list[StoredVerdict]:
+        with self._session() as session:
+            return [StoredVerdict.from_rows(v, s) for v, s in session.execute(query)]
+
+    def current_verdicts(
+        self,
+        decision: Decision | str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StoredVerdict]:
+        """The current (last judged) verdict of every submission, newest first.
+
+        ``decision`` keeps those with that decision, ``since`` those judged at or after it.
+        """
+        ranked = select(
+            VerdictRow.id.label("id"),
+            func.row_number()
+            .over(partition_by=VerdictRow.submission_id,
+                  order_by=(VerdictRow.judged_at.desc(), VerdictRow.id.desc()))
+            .label("rank"),
+        ).subquery()
+        query = (
+            select(VerdictRow, Submission)
+            .join(ranked, ranked.c.id == VerdictRow.id)
+            .join(Submission, Submission.id == VerdictRow.submission_id)
+            .where(ranked.c.rank == 1)
+        )
+        if decision is not None:
+            query = query.where(VerdictRow.decision == _enum(Decision, decision).value)
+        if since is not None:
+            query = query.where(VerdictRow.judged_at >= since)
+        query = query.order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(limit)
+        return self._verdicts(query)
+
+    def verdict_history(self, submission_id: str) -> list[StoredVerdict]:
+        """Every verdict of the submission, current first."""
+        query = (
+            select(VerdictRow, Submission)
+            .join(Submission, Submission.id == VerdictRow.submission_id)
+            .where(VerdictRow.submission_id == submission_id)
+            .order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc())
+        )
+        return self._verdicts(query)
+
+    def current_verdict(self, submission_id: str) -> StoredVerdict | None:
+        """The submission's current verdict, or None before it has one."""
+        history = self.verdict_history(submission_id)
+        return history[0] if history else None
+
+    # -- reviewer decisions ------------------------------------------------------------
+
+    def add_review(
+        self,
+        submission_id: str,
+        reviewer: str,
+        action: ReviewAction | str,
+        decision: Decision | str | None = None,
+        note: str | None = None,
+        verdict_id: int | None = None,
+    ) -> StoredReview:
+        """Store a reviewer's decision about a verdict (the current one by default).
+
+        ``confirm`` agrees with the machine decision (``decision`` may be left out);
+        ``override`` replaces it for the humans' purposes with a different ``decision``.
+        The verdict row itself is never changed.
+        """
+        act = _enum(ReviewAction, action)
+        chosen = None if decision is None else _enum(Decision, decision)
+        with self._session(write=True) as session:
+            query = select(VerdictRow).where(VerdictRow.submission_id == submission_id)
+            if verdict_id is not None:
+                query = query.where(VerdictRow.id == verdict_id)
+            target = session.scalars(
+                query.order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(1)
+            ).first()
+            if target is None:
+                what = "no verdict" if verdict_id is None else f"no verdict {verdict_id}"
+                raise NotFound(f"{what} for submission {submission_id!r} in {self.url}",
+                               url=self.url)
+            machine = Decision(target.decision)
+            if act is ReviewAction.CONFIRM:
+                if chosen is not None and chosen is not machine:
+                    raise InvalidRecord(
+                        f"cannot confirm {chosen.value!r}: the verdict says {machine.value!r} "
+                        "(use override)"
+                    )
+                chosen = machine
+            elif chosen is None or chosen is machine or chosen is Decision.ERROR:
+                raise InvalidRecord(
+                    f"an override needs a decision other than {machine.value!r} "
+                    "(pass, review or reject)"
+                )
+            row = ReviewRow(submission_id=submission_id, verdict_id=target.id,
+                            reviewer=reviewer, action=act.value, decision=chosen.value,
+                            note=note, created_at=utcnow())
+            session.add(row)
+            session.flush()
+            return StoredReview.from_row(row)
+
+    def reviews(self, submission_id: str) -> list[StoredReview]:
+        """Every reviewer decision about the submission, oldest first."""
+        query = (
+            select(ReviewRow)
+            .where(ReviewRow.submission_id == submission_id)
+            .order_by(ReviewRow.created_at, ReviewRow.id)
+        )
+        with self._session() as session:
+            return [StoredReview.from_row(row) for row in session.scalars(query)]
+
+
+def _forget_pool(ref: weakref.ref[Store]) -> None:
+    store = ref()
+    if store is not None:
+        store.engine.dispose(close=False)
+
+
+class StoreOcrCache:
+    """The pipeline's ``OcrCache`` over a ``Store``: OCR results kept in the database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, sha256: str, engine: str, version: str) -> list[TextLine] | None:
+        """The stored lines, or None when this engine version has not read the image."""
+        return self.store.get_ocr(sha256, engine, version)
+
+    def put(self, sha256: str, engine: str, version: str, lines: list[TextLine],
+            size: tuple[int, int], seconds: float) -> None:
+        """Keep the lines the engine read (a second put of the same key is ignored)."""
+        self.store.put_ocr(sha256, engine, version, lines, size, seconds)
+
+
+__all__ = [
+    "OcrKey",
+    "Store",
+    "StoreOcrCache",
+    "StoredReview",
+    "StoredSubmission",
+    "StoredVerdict",
+    "lines_from_json",
+    "lines_to_json",
+    "new_id",
+    "ruleset_content",
+    "scan_submission_id",
+]
