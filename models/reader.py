@@ -1,0 +1,93 @@
+"""Read a decoded image with an OCR engine: every frame, every tile, one set of lines.
+
+``read_image`` cuts each frame into tiles (``models.tiling.plan_tiles``), sends the crops
+to the engine in batches of at most ``MAX_BATCH`` (all crops of an ordinary image go in
+one call), maps the boxes back to image pixels, merges what tiles and frames read twice,
+and returns the lines in reading order.
+
+Engine failures: an ``OcrError`` propagates unchanged (``OcrUnavailable`` stays
+retryable); any other exception from an engine, or an answer of the wrong shape, becomes
+an ``OcrError`` naming the engine, which the pipeline turns into an ``ocr_failed`` verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from PIL import Image
+
+from models.base import OcrEngine, TextLine
+from models.images import DecodedImage
+from models.tiling import Rect, merge_lines, plan_tiles, reading_order
+from worker.errors import OcrError
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Most crops passed to one ``engine.recognize`` call.
+MAX_BATCH = 16
+
+
+def read_image(engine: OcrEngine, decoded: DecodedImage, settings: Settings) -> list[TextLine]:
+    """All text in ``decoded``: boxes in pixels of the original image, reading order."""
+    jobs = [
+        (number, tile)
+        for number, frame in enumerate(decoded.frames)
+        for tile in plan_tiles(frame.size, settings)
+    ]
+    pieces: list[tuple[tuple[int, int], list[TextLine]]] = []
+    frames: list[int] = []
+    for batch in _batches(jobs, MAX_BATCH):
+        crops = [_crop(decoded.frames[number], tile) for number, tile in batch]
+        for (number, tile), lines in zip(batch, _recognize(engine, crops), strict=True):
+            pieces.append(((tile[0], tile[1]), lines))
+            frames.append(number)
+    log.debug(
+        "%s read %d frame(s) as %d crop(s)", engine.name, len(decoded.frames), len(jobs)
+    )
+    width, height = decoded.size
+    merged = merge_lines(pieces, frames=frames)
+    return reading_order([_clip(line, width, height) for line in merged])
+
+
+def _batches(
+    jobs: Sequence[tuple[int, Rect]], size: int
+) -> Iterator[Sequence[tuple[int, Rect]]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
+def _crop(frame: Image.Image, tile: Rect) -> Image.Image:
+    if tile == (0, 0, frame.width, frame.height):
+        return frame
+    return frame.crop(tile)
+
+
+def _recognize(engine: OcrEngine, crops: list[Image.Image]) -> list[list[TextLine]]:
+    try:
+        results = engine.recognize(crops)
+    except OcrError:
+        raise
+    except Exception as exc:
+        raise OcrError(
+            f"OCR engine {engine.name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(results, list) or len(results) != len(crops):
+        count = len(results) if isinstance(results, list) else type(results).__name__
+        raise OcrError(
+            f"OCR engine {engine.name!r} returned {count} results for {len(crops)} images"
+        )
+    for lines in results:
+        if not isinstance(lines, list) or not all(isinstance(x, TextLine) for x in lines):
+            raise OcrError(f"OCR engine {engine.name!r} returned something other than lines")
+    return results
+
+
+def _clip(line: TextLine, width: int, height: int) -> TextLine:
+    """The line with its box kept inside the image (engines may overshoot the edge)."""
+    box = tuple((min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height)))
+                for x, y in line.box)
+    if box == line.box:
+        return line
+    return TextLine(line.text, (box[0], box[1], box[2], box[3]), line.score)

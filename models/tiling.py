@@ -1,0 +1,322 @@
+"""Long and large images: cut into overlapping tiles, read, and put back together.
+
+OCR engines shrink what they are given to a fixed budget, so a 750 x 8000 product detail
+page read in one piece comes out as illegible smudges. ``plan_tiles`` cuts such images
+into overlapping, roughly square tiles read at full resolution: an image is tiled when
+its long side is more than ``settings.tile_aspect_ratio`` times its short side (tiles
+then run along the long side, each at most ``TILE_LENGTH_FACTOR`` times the short side
+long), or when a side is longer than ``settings.max_tile_side`` (a grid of tiles no side
+of which exceeds it). Neighbouring tiles overlap by at least ``settings.tile_overlap`` of
+the tile's length (for a long image: 0.225 x its width with the defaults, more than the
+height of any ordinary text line), so a line cut by one seam is whole in the next tile.
+
+``merge_lines`` maps the lines read in each tile back to image coordinates and removes
+what the overlaps read twice; ``reading_order`` sorts lines into rows, top to bottom and
+left to right.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from models.base import TextLine
+from worker.settings import Settings
+
+#: A tile of a long image is at most this many times as long as the image is wide.
+TILE_LENGTH_FACTOR = 1.5
+
+#: Overlap fractions above this are clamped (tiles would mostly repeat each other).
+MAX_OVERLAP = 0.5
+
+#: Two lines from different tiles are one when their boxes overlap by at least this
+#: share of the smaller box and one text contains the other ...
+CONTAINED_OVERLAP = 0.5
+#: ... or when the smaller box lies almost wholly inside the bigger one and the texts
+#: are this similar (difflib ratio).
+SIMILAR_OVERLAP = 0.8
+SIMILAR_TEXT = 0.6
+
+#: Pieces of a line cut along its length are joined when they share at least this share
+#: of the smaller one's height (or width, for vertical text).
+SAME_ROW = 0.6
+
+Rect = tuple[int, int, int, int]
+Bounds = tuple[float, float, float, float]
+
+
+def plan_tiles(size: tuple[int, int], settings: Settings) -> list[Rect]:
+    """Tiles (left, top, right, bottom) covering an image of ``size``, row by row.
+
+    A single box of the whole image when no tiling is needed.
+    """
+    width, height = size
+    cap = max(1, settings.max_tile_side)
+    short, long = sorted((width, height))
+    is_long = long > settings.tile_aspect_ratio * short
+    if short <= 0 or (not is_long and long <= cap):
+        return [(0, 0, width, height)]
+    overlap = min(max(settings.tile_overlap, 0.0), MAX_OVERLAP)
+    short_spans = spans(short, cap, overlap)
+    long_cap = cap
+    if is_long:
+        short_tile = max(end - start for start, end in short_spans)
+        long_cap = min(cap, max(1, math.ceil(short_tile * TILE_LENGTH_FACTOR)))
+    long_spans = spans(long, long_cap, overlap)
+    xs, ys = (long_spans, short_spans) if width >= height else (short_spans, long_spans)
+    return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
+
+
+def spans(length: int, cap: int, overlap: float) -> list[tuple[int, int]]:
+    """Cut ``[0, length)`` into the fewest equal spans of at most ``cap`` pixels whose
+    neighbours overlap by at least ``overlap_pixels(span, overlap)``; spans as short as
+    that allows, spread evenly, the last ending at ``length``."""
+    cap = max(1, cap)
+    if length <= cap:
+        return [(0, length)]
+    fixed = overlap_pixels(cap, overlap)
+    count = math.ceil((length - fixed) / (cap - fixed))
+    # The shortest span that still covers ``length`` with ``count`` spans.
+    span = min(cap, max(1, math.ceil(length / (count - (count - 1) * overlap))))
+    while (count - 1) * (span - overlap_pixels(span, overlap)) + span < length:
+        span += 1
+    starts = [(i * (length - span)) // (count - 1) for i in range(count)]
+    return [(start, start + span) for start in starts]
+
+
+def overlap_pixels(span: int, overlap: float) -> int:
+    """The overlap, in pixels, that neighbouring spans of ``span`` pixels need."""
+    return max(0, min(math.ceil(overlap * span), span - 1))
+
+
+def merge_lines(
+    pieces: Sequence[tuple[tuple[int, int], list[TextLine]]],
+    *,
+    frames: Sequence[int] | None = None,
+) -> list[TextLine]:
+    """Lines read tile by tile -> lines in image coordinates, each read once.
+
+    ``pieces`` holds, per tile, its (left, top) offset and the lines read in it in tile
+    coordinates. ``frames`` gives the animation frame of each piece; by default a piece
+    whose offset repeats an earlier piece's belongs to the next frame (list the tiles
+    frame by frame).
+
+    Within one frame, a line read in two tiles is kept once: when the boxes overlap and
+    one text contains the other (or they are very similar and one box lies inside the
+    other), the whole reading - longer text, then bigger box - is kept and the part cut
+    by the seam dropped. A line longer than a tile's overlap, cut along its length by a
+    seam, is joined back from its pieces when the end of one repeats the start of the
+    next. Across frames, a line at the same place with the same text is kept once; a
+    different text at the same place is a different line and kept. Lines read in the
+    same tile are never merged with each other, and blank lines are dropped.
+    """
+    if frames is None:
+        frames = _infer_frames([offset for offset, _ in pieces])
+    elif len(frames) != len(pieces):
+        raise ValueError(f"{len(frames)} frame numbers for {len(pieces)} pieces")
+    by_frame: dict[int, list[_Item]] = {}
+    for number, ((dx, dy), lines) in enumerate(pieces):
+        items = by_frame.setdefault(frames[number], [])
+        for line in lines:
+            if line.text.strip():
+                items.append(_Item.of(_shift(line, dx, dy), number))
+    merged: list[_Item] = []
+    for frame in sorted(by_frame):
+        own = _stitch(_absorb(by_frame[frame]))
+        kept_before = len(merged)
+        for item in own:
+            if not any(_same_text_and_place(item, other) for other in merged[:kept_before]):
+                merged.append(item)
+    return [item.line for item in merged]
+
+
+def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
+    """Lines in reading order: rows top to bottom, each row left to right.
+
+    Two lines share a row when each one's vertical centre lies within the other's
+    vertical extent.
+    """
+    items = sorted(
+        ((line, line.bounds()) for line in lines),
+        key=lambda item: ((item[1][1] + item[1][3]) / 2, item[1][0]),
+    )
+    rows: list[list[tuple[TextLine, Bounds]]] = []
+    for line, bounds in items:
+        centre = (bounds[1] + bounds[3]) / 2
+        for row in reversed(rows):
+            anchor = row[0][1]
+            anchor_centre = (anchor[1] + anchor[3]) / 2
+            if anchor[1] <= centre <= anchor[3] and bounds[1] <= anchor_centre <= bounds[3]:
+                row.append((line, bounds))
+                break
+        else:
+            rows.append([(line, bounds)])
+    return [line for row in rows for line, _ in sorted(row, key=lambda item: item[1][0])]
+
+
+# --- merging -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A line in image coordinates and the pieces (tiles) it was read in."""
+
+    line: TextLine
+    pieces: frozenset[int]
+    bounds: Bounds
+    key: str
+
+    @staticmethod
+    def of(line: TextLine, *pieces: int) -> _Item:
+        return _Item(line, frozenset(pieces), line.bounds(), "".join(line.text.split()))
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.bounds
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+def _infer_frames(offsets: Sequence[tuple[int, int]]) -> list[int]:
+    seen: dict[tuple[int, int], int] = {}
+    frames = []
+    for offset in offsets:
+        frames.append(seen.get(offset, 0))
+        seen[offset] = frames[-1] + 1
+    return frames
+
+
+def _shift(line: TextLine, dx: int, dy: int) -> TextLine:
+    if not dx and not dy:
+        return line
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = line.box
+    box = ((x0 + dx, y0 + dy), (x1 + dx, y1 + dy), (x2 + dx, y2 + dy), (x3 + dx, y3 + dy))
+    return TextLine(line.text, box, line.score)
+
+
+def _intersection(a: Bounds, b: Bounds) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return width * height if width > 0 and height > 0 else 0.0
+
+
+def _absorb(items: list[_Item]) -> list[_Item]:
+    """Drop every line that is a (partial) second reading of a more complete one.
+
+    Lines are visited most complete first and only ever absorbed into a line kept
+    before them, so two different lines can never be chained together into one.
+    """
+    order = sorted(
+        range(len(items)),
+        key=lambda i: (
+            -len(items[i].key),
+            -items[i].area,
+            -(items[i].line.score or 0.0),
+            i,
+        ),
+    )
+    kept: list[int] = []
+    for index in order:
+        if not any(_same_line(items[index], items[other]) for other in kept):
+            kept.append(index)
+    return [items[index] for index in sorted(kept)]
+
+
+def _same_line(part: _Item, whole: _Item) -> bool:
+    """Is ``part`` another tile's reading of the line ``whole``?"""
+    shared = _intersection(part.bounds, whole.bounds)
+    if shared <= 0 or part.pieces & whole.pieces:
+        return False
+    smaller = min(part.area, whole.area)
+    if smaller <= 0:
+        return False
+    if shared >= CONTAINED_OVERLAP * smaller and (
+        part.key in whole.key or whole.key in part.key
+    ):
+        return True
+    # Two pieces of a line cut along its length can look alike ("abc", "bcd"); they are
+    # joined by ``_stitch``, not merged here.
+    return (
+        shared >= SIMILAR_OVERLAP * smaller
+        and SequenceMatcher(None, part.key, whole.key).ratio() >= SIMILAR_TEXT
+        and not _continues(part, whole)
+        and not _continues(whole, part)
+    )
+
+
+def _same_text_and_place(a: _Item, b: _Item) -> bool:
+    shared = _intersection(a.bounds, b.bounds)
+    return (
+        a.key == b.key
+        and shared > 0
+        and shared >= CONTAINED_OVERLAP * min(a.area, b.area)
+    )
+
+
+def _stitch(items: list[_Item]) -> list[_Item]:
+    """Join the pieces of lines that a seam cut along their length.
+
+    Each pass joins every piece to at most one neighbour; a line cut by several seams is
+    joined over as many passes.
+    """
+    while True:
+        used = [False] * len(items)
+        joined: list[_Item] = []
+        for i, first in enumerate(items):
+            if used[i]:
+                continue
+            used[i] = True
+            for j, second in enumerate(items):
+                if used[j] or _intersection(first.bounds, second.bounds) <= 0:
+                    continue
+                line = _join(first, second) or _join(second, first)
+                if line is not None:
+                    used[j] = True
+                    first = line
+                    break
+            joined.append(first)
+        if len(joined) == len(items):
+            return joined
+        items = joined
+
+
+def _join(first: _Item, second: _Item) -> _Item | None:
+    """``first`` and ``second`` as one line, if ``second`` continues ``first`` across a
+    seam (see ``_continues``); None otherwise."""
+    shared = _continues(first, second)
+    if not shared:
+        return None
+    a, b = first.line.text.strip(), second.line.text.strip()
+    ax0, ay0, ax1, ay1 = first.bounds
+    bx0, by0, bx1, by1 = second.bounds
+    scores = [s for s in (first.line.score, second.line.score) if s is not None]
+    x0, y0, x1, y1 = min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
+    line = TextLine.rect(a + b[shared:], x0, y0, x1, y1, min(scores) if scores else None)
+    return _Item(line, first.pieces | second.pieces, line.bounds(), "".join(line.text.split()))
+
+
+def _continues(first: _Item, second: _Item) -> int:
+    """How many characters ``second`` repeats of the end of ``first``, if ``second`` is the
+    next piece of a line cut along its length: read in other tiles, on the same row (or
+    column, for vertical text), its box overlapping ``first``'s and reaching further, and
+    its text starting with the end of ``first``'s and going on past it. 0 if not."""
+    if first.pieces & second.pieces:
+        return 0
+    ax0, ay0, ax1, ay1 = first.bounds
+    bx0, by0, bx1, by1 = second.bounds
+    same_row = (
+        min(ay1, by1) - max(ay0, by0) >= SAME_ROW * min(ay1 - ay0, by1 - by0)
+        and ax0 < bx0 < ax1 < bx1
+    )
+    same_column = (
+        min(ax1, bx1) - max(ax0, bx0) >= SAME_ROW * min(ax1 - ax0, bx1 - bx0)
+        and ay0 < by0 < ay1 < by1
+        and ay1 - ay0 >= ax1 - ax0
+        and by1 - by0 >= bx1 - bx0
+    )
+    if not (same_row or same_column):
+        return 0
+    a, b = first.line.text.strip(), second.line.text.strip()
+    shared = next((k for k in range(min(len(a), len(b)), 0, -1) if a.endswith(b[:k])), 0)
+    return shared if shared < min(len(a), len(b)) else 0

@@ -1,0 +1,190 @@
+"""The review itself: image bytes in, verdict out. No Celery and no database in here.
+
+``review(data, engine, ruleset)`` decodes the image safely, reads its text (or takes it
+from an OCR cache keyed by the image hash), joins the lines in reading order so that a
+phrase broken across two lines is still found, matches the rule set, and ties every
+match back to the line(s) and the box it came from. The CLI ``scan``, the Celery task
+and the HTTP API are thin shells around it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.base import Box, OcrEngine, TextLine
+from rules import RuleSet
+from rules.engine import Match, decide
+from rules.schema import Decision, Severity
+from worker.errors import ErrorCode, ImageError, OcrError, OcrUnavailable
+from worker.settings import Settings, get_settings
+from worker.verdict import Evidence, Verdict, VerdictError
+
+log = logging.getLogger(__name__)
+
+LINE_SEPARATOR = "\n"
+
+
+class OcrCache(Protocol):
+    """Where OCR results are kept by image hash, so an image is never read twice."""
+
+    def get(self, sha256: str, engine: str, version: str) -> list[TextLine] | None:
+        """The stored lines, or None when this engine version has not read the image."""
+        ...
+
+    def put(self, sha256: str, engine: str, version: str, lines: list[TextLine],
+            size: tuple[int, int], seconds: float) -> None:
+        """Keep the lines the engine read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the rule set made of a list of OCR lines."""
+
+    decision: Decision
+    evidence: tuple[Evidence, ...]
+
+
+def review(
+    data: bytes,
+    engine: OcrEngine,
+    ruleset: RuleSet,
+    settings: Settings | None = None,
+    cache: OcrCache | None = None,
+) -> Verdict:
+    """Review one image. Bad images give an ``error`` verdict; transient OCR outages raise.
+
+    ``OcrUnavailable`` (an OCR server down) propagates so that the caller can retry; every
+    other failure to process the image ends in an ``error`` verdict with a stable code.
+    """
+    from models.images import decode_image
+    from models.reader import read_image
+
+    settings = settings or get_settings()
+    sha256 = hashlib.sha256(data).hexdigest()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def failed(code: ErrorCode, message: str) -> Verdict:
+        timings["total"] = time.perf_counter() - started
+        return Verdict.failed(VerdictError(code, message), ruleset=ruleset.version,
+                              engine=engine.name, engine_version=engine.version,
+                              sha256=sha256, timings=timings)
+
+    lines = cache.get(sha256, engine.name, engine.version) if cache is not None else None
+    if lines is None:
+        try:
+            decoded = decode_image(data, settings)
+        except ImageError as exc:
+            return failed(exc.code, exc.message)
+        timings["decode"] = time.perf_counter() - started
+        ocr_started = time.perf_counter()
+        try:
+            lines = read_image(engine, decoded, settings)
+        except OcrUnavailable:
+            raise
+        except OcrError as exc:
+            log.warning("OCR failed on image %s: %s", sha256[:12], exc)
+            return failed(exc.code, str(exc))
+        timings["ocr"] = time.perf_counter() - ocr_started
+        if cache is not None:
+            cache.put(sha256, engine.name, engine.version, lines, decoded.size, timings["ocr"])
+    else:
+        timings["ocr_cached"] = 1.0
+    match_started = time.perf_counter()
+    judged = judge_lines(lines, ruleset, settings.min_match_confidence)
+    timings["match"] = time.perf_counter() - match_started
+    timings["total"] = time.perf_counter() - started
+    return Verdict(judged.decision, judged.evidence, ruleset.version, engine.name,
+                   engine.version, sha256, None, timings)
+
+
+def judge_lines(
+    lines: Sequence[TextLine], ruleset: RuleSet, min_confidence: float = 0.0
+) -> Judged:
+    """Match the lines (joined in the order given) and tie each match to its lines and box.
+
+    A ``reject`` match whose lines were read with confidence below ``min_confidence``
+    counts as ``review``: the evidence is too uncertain to refuse an ad on.
+    """
+    starts: list[int] = []
+    parts: list[str] = []
+    position = 0
+    for line in lines:
+        starts.append(position)
+        parts.append(line.text)
+        position += len(line.text) + len(LINE_SEPARATOR)
+    joined = LINE_SEPARATOR.join(parts)
+    evidence = [_evidence(m, lines, starts, min_confidence) for m in ruleset.match(joined)]
+    severities = [Severity.REVIEW if e.uncertain else e.severity for e in evidence]
+    return Judged(decide(severities), tuple(evidence))
+
+
+def _evidence(
+    match: Match, lines: Sequence[TextLine], starts: list[int], min_confidence: float
+) -> Evidence:
+    first = bisect.bisect_right(starts, match.start) - 1
+    last = bisect.bisect_right(starts, match.end - 1) - 1
+    boxes: list[Box] = []
+    texts: list[str] = []
+    scores: list[float] = []
+    for index in range(first, last + 1):
+        line = lines[index]
+        begin = max(match.start - starts[index], 0)
+        end = min(match.end - starts[index], len(line.text))
+        if begin >= end:
+            continue
+        boxes.append(sub_box(line.box, begin, end, len(line.text)))
+        texts.append(line.text)
+        if line.score is not None:
+            scores.append(line.score)
+    score = min(scores) if scores else None
+    uncertain = (
+        match.severity is Severity.REJECT and score is not None and score < min_confidence
+    )
+    return Evidence(
+        rule=match.rule,
+        category=match.category,
+        severity=match.severity,
+        phrase=match.phrase,
+        text=match.text,
+        line=LINE_SEPARATOR.join(texts),
+        box=boxes[0] if len(boxes) == 1 else _union(boxes),
+        score=score,
+        uncertain=uncertain,
+    )
+
+
+def sub_box(box: Box, begin: int, end: int, length: int) -> Box:
+    """The part of a line's box holding characters ``[begin, end)`` of ``length``.
+
+    Interpolates along the line's own direction (top-left -> top-right), so rotated lines
+    get rotated sub-boxes. Assumes evenly spaced characters, which holds well for CJK.
+    """
+    if length <= 0:
+        return box
+    t0, t1 = begin / length, end / length
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = box
+
+    def along(ax: float, ay: float, bx: float, by: float, t: float) -> tuple[float, float]:
+        return ax + (bx - ax) * t, ay + (by - ay) * t
+
+    return (
+        along(x0, y0, x1, y1, t0),
+        along(x0, y0, x1, y1, t1),
+        along(x3, y3, x2, y2, t1),
+        along(x3, y3, x2, y2, t0),
+    )
+
+
+def _union(boxes: list[Box]) -> Box:
+    xs = [x for box in boxes for x, _ in box]
+    ys = [y for box in boxes for _, y in box]
+    x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
+    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
