@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.errors import AdreviewError, RuleError
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 app = typer.Typer(
     name="adreview",
@@ -148,31 +149,174 @@ def rules_schema() -> None:
     print(json.dumps(rule_file_schema(), ensure_ascii=False, indent=2))
 
 
-DEMO_TEXTS = [
-    "新款保温杯 限时特惠 ¥59 全网第一",
-    "祛痘精华 7天见效 无副作用 无效退款",
-    "國家級 品質 值得信赖",
-    "全 网 第 一 销量 ★ 最·佳 之选",
-    "１００％有效 ＮＯ．１ 品牌",
-    "第一步：清洁面部 第一时间发货 最新款",
-    "最好在睡前使用，温和不刺激",
-    "纯棉T恤 舒适透气 包邮",
+EngineOption = Annotated[
+    str | None, typer.Option("--engine", help="OCR engine (default: $ADREVIEW_OCR_ENGINE).")
+]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: $ADREVIEW_DATABASE_URL).")
 ]
 
 
-@app.command("demo")
-def demo(rules: RulesDir = None) -> None:
-    """Show the rule engine on sample ad copy (evasions, context traps, clean ads)."""
-    from rules import load_ruleset
+def _settings(
+    engine: str | None = None, rules: Path | None = None, db: str | None = None
+) -> Settings:
+    overrides: dict[str, object] = {}
+    if engine is not None:
+        overrides["ocr_engine"] = engine
+    if rules is not None:
+        overrides["rules_dir"] = rules
+    if db is not None:
+        overrides["database_url"] = db
+    return Settings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
 
-    ruleset = load_ruleset(_rules_dir(rules))
-    table = Table("ad text", "decision", "evidence (rule: original text)")
-    for text in DEMO_TEXTS:
-        judgement = ruleset.judge(text)
-        evidence = "\n".join(f"{m.rule}: {m.text}" for m in judgement.matches) or "-"
-        table.add_row(text, judgement.decision.value, evidence)
+
+@app.command("scan")
+def scan(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Image files or folders (walked recursively).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image per line.")
+    ] = False,
+    engine: EngineOption = None,
+    rules: RulesDir = None,
+    db: DbOption = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")
+    ] = None,
+) -> None:
+    """Review local images in-process (no broker needed) and store the verdicts."""
+    from worker.scan import run_scan
+
+    settings = _settings(engine, rules, db)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
+    code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout, err=stderr)
+    raise typer.Exit(code)
+
+
+@app.command("verdicts")
+def verdicts(
+    decision: Annotated[
+        str | None, typer.Option("--decision", help="Only pass, review, reject or error.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Judged at or after: ISO time (2026-11-24T08:00) or 2h, 3d."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    db: DbOption = None,
+) -> None:
+    """List the stored current verdicts (newest first)."""
+    from rules.schema import Decision
+    from worker.db import Store
+
+    if decision is not None and decision not in {d.value for d in Decision}:
+        raise typer.BadParameter(
+            f"{decision!r} is not one of {', '.join(d.value for d in Decision)}",
+            param_hint="--decision",
+        )
+    settings = _settings(db=db)
+    with Store.open(settings.database_url) as store:
+        found = store.current_verdicts(decision, parse_since(since), limit)
+    if as_json:
+        for item in found:
+            print(json.dumps(item.to_dict(), ensure_ascii=False))
+        return
+    table = Table("submission", "judged", "decision", "image", "evidence")
+    for item in found:
+        v = item.verdict
+        evidence = (
+            f"{v.error.code.value}: {v.error.message}" if v.error is not None
+            else "\n".join(f"{m.rule}: {m.text}" for m in v.matches) or "-"
+        )
+        table.add_row(item.submission, item.judged.strftime("%Y-%m-%d %H:%M:%S"),
+                      v.decision.value, item.source.removeprefix("scan:"), evidence)
     stdout.print(table)
-    stdout.print(f"rule set {ruleset.version} from {_rules_dir(rules)}", markup=False)
+    stdout.print(f"{len(found)} verdicts", markup=False)
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """``--since``: an ISO 8601 time (UTC when no zone is given) or an age like 90m, 2h, 7d."""
+    if value is None:
+        return None
+    now = now or datetime.now(UTC)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = value.strip().lower()
+    if len(text) > 1 and text[-1] in units and text[:-1].isdigit():
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither an ISO time (2026-11-24T08:00) nor an age (90m, 2h, 7d)",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@app.command("annotate")
+def annotate_command(
+    target: Annotated[str, typer.Argument(help="A submission id, or an image file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the PNG.")],
+    engine: EngineOption = None,
+    rules: RulesDir = None,
+    db: DbOption = None,
+) -> None:
+    """Draw every match on the image, boxed and labelled.
+
+    A submission id uses its stored verdict; an image file uses the stored verdict of the
+    same content when there is one, else it is reviewed now (and nothing is stored).
+    """
+    from worker.annotate import annotate, evidence_for
+
+    settings = _settings(engine, rules, db)
+    data, evidence = evidence_for(target, settings)
+    image = annotate(data, evidence)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    image.save(output, format="PNG")
+    stdout.print(f"{len(evidence)} matches drawn: {output}", markup=False, highlight=False)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the sample ads, database and drawings.")
+    ] = Path("demo-out"),
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes.")] = None,
+) -> None:
+    """Generate realistic sample ads, scan them with the embedded defaults, draw the evidence."""
+    from worker.annotate import annotate
+    from worker.db import Store
+    from worker.samples import demo_ads
+    from worker.scan import run_scan
+
+    ads = out / "ads"
+    if not ads.is_dir() or not any(ads.iterdir()):
+        stdout.print(f"writing sample ads to {ads}/ ...", markup=False, highlight=False)
+        demo_ads(ads)
+    settings = _settings(db=f"sqlite:///{(out / 'adreview.db').resolve()}")
+    code = run_scan([ads], settings, jobs=jobs, out=stdout, err=stderr)
+    if code:
+        raise typer.Exit(code)
+    drawn = out / "annotated"
+    drawn.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with Store.open(settings.database_url) as store:
+        for item in store.current_verdicts():
+            if not item.verdict.matches or not item.source.startswith("scan:"):
+                continue
+            path = Path(item.source.removeprefix("scan:"))
+            image = annotate(path.read_bytes(), item.verdict.matches)
+            image.save(drawn / f"{path.stem}.png", format="PNG")
+            count += 1
+    stdout.print(
+        f"{count} annotated images in {drawn}/ (red: reject, amber: review). "
+        f"Try: .venv/bin/adreview verdicts --db sqlite:///{out / 'adreview.db'}",
+        markup=False, highlight=False,
+    )
 
 
 def main() -> None:
