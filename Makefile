@@ -36,6 +36,7 @@ test: lint typecheck unit
 
 bench: $(STAMP) fonts services
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/scan.py
 
 schema: $(STAMP)
 	$(BIN)/adreview rules schema > rules/rules.schema.json

@@ -315,8 +315,10 @@ def _lines(raw: Any, width: int, height: int) -> list[TextLine]:
 
 @cache
 def _importable() -> bool:
-    try:
-        importlib.import_module("rapidocr_onnxruntime")
-    except Exception:  # any import-time failure (missing onnxruntime, bad wheel) means no
-        return False
-    return True
+    """Whether the packages are installed, without importing them (onnxruntime and OpenCV
+    take a while to import, and a scan whose images are all cached never needs them).
+    A broken install still fails, as ``EngineUnavailable``, when the runtime is built."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("rapidocr_onnxruntime", "onnxruntime", "cv2")
+    )

@@ -48,24 +48,56 @@ def annotate(
     draw = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 250))
     font = _font(max(12, round(min(image.size) / 28)))
+    placed: list[Rect] = []
+    labels: list[tuple[Rect, str, tuple[int, int, int], tuple[float, float]]] = []
     for item in evidence:
         counts = "review" if item.uncertain or item.severity is Severity.REVIEW else "reject"
         colour = COLOURS[counts]
         points = [(float(x), float(y)) for x, y in item.box]
         draw.polygon(points, outline=colour, width=width)
         label = f"{item.rule}: {item.phrase}"
-        x = min(p[0] for p in points)
-        y = min(p[1] for p in points)
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-        label_y = y - (bottom - top) - 2 * width if y - (bottom - top) - 2 * width >= 0 else (
-            max(p[1] for p in points) + width
-        )
-        draw.rectangle(
-            (x, label_y, x + (right - left) + 2 * width, label_y + (bottom - top) + 2 * width),
-            fill=colour,
-        )
-        draw.text((x + width - left, label_y + width - top), label, fill=(255, 255, 255), font=font)
+        size = (right - left + 2 * width, bottom - top + 2 * width)
+        spot = _label_spot(points, size, image.size, placed)
+        placed.append(spot)
+        labels.append((spot, label, colour, (left, top)))
+    # Labels after every box, so that no outline crosses a label.
+    for (x0, y0, x1, y1), label, colour, (left, top) in labels:
+        draw.rectangle((x0, y0, x1, y1), fill=colour)
+        draw.text((x0 + width - left, y0 + width - top), label, fill=(255, 255, 255), font=font)
     return image
+
+
+Rect = tuple[float, float, float, float]
+
+
+def _label_spot(
+    points: list[tuple[float, float]],
+    size: tuple[float, float],
+    image_size: tuple[int, int],
+    placed: list[Rect],
+) -> Rect:
+    """Where a label of ``size`` goes: just above the box, else below it, moving further
+    away until it overlaps no earlier label; always inside the image."""
+    w, h = size
+    x = min(max(0.0, min(p[0] for p in points)), max(0.0, image_size[0] - w))
+    above = min(p[1] for p in points) - h
+    below = max(p[1] for p in points)
+    candidates = []
+    for step in range(12):
+        candidates += [above - step * h, below + step * h]
+    for y in candidates:
+        if y < 0 or y + h > image_size[1]:
+            continue
+        rect = (x, y, x + w, y + h)
+        if not any(_overlaps(rect, other) for other in placed):
+            return rect
+    y = min(max(0.0, above), max(0.0, image_size[1] - h))
+    return (x, y, x + w, y + h)
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def evidence_for(target: str, settings: Settings) -> tuple[bytes, tuple[Evidence, ...]]:

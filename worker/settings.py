@@ -51,6 +51,35 @@ class Settings(BaseSettings):
     frame_interval: int = Field(default=5, description="Read every Nth frame of an animation.")
     max_frames: int = Field(default=12, description="Read at most this many frames.")
 
+    # Image intake by URL or shared path (producers' submissions).
+    fetch_timeout: float = Field(default=10.0, description="Seconds to fetch an image URL.")
+    fetch_max_redirects: int = Field(default=3, description="Redirects followed per fetch.")
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Allow image URLs on loopback, private, link-local and metadata addresses.",
+    )
+    shared_root: Path | None = Field(
+        default=None,
+        description="Folder that path submissions must lie under; None refuses paths.",
+    )
+    inline_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        description="Largest image carried inside a queue message; larger ones go by path/URL.",
+    )
+
+    # Celery workers.
+    queue: str = Field(default="adreview", description="Queue of the CPU engines.")
+    gpu_queue: str = Field(default="adreview.gpu", description="Queue of HunyuanOCR.")
+    max_attempts: int = Field(
+        default=3,
+        description="Deliveries of one submission before it ends as an error verdict.",
+    )
+    task_soft_time_limit: float = Field(default=120.0, description="Soft limit per task (s).")
+    task_time_limit: float = Field(default=180.0, description="Hard limit per task (s).")
+    worker_max_memory_per_child: int = Field(
+        default=2_000_000, description="KiB of resident memory before a child is replaced."
+    )
+
     # RapidOCR (embedded default).
     ocr_threads: int = Field(
         default=0, description="onnxruntime intra-op threads per process; 0 = cores / workers."

@@ -52,6 +52,7 @@ def test_the_committed_json_schema_is_generated_from_the_models() -> None:
         ("No.1 好物", "absolute.first"),
         ("Top 1 推荐", "absolute.first"),
         ("TOP1爆款", "absolute.first"),
+        ("人气Topl", "absolute.first"),  # the 1 read as a lower-case l by OCR
         ("全国排名第1名", "absolute.first"),
         ("全 网 第 一", "absolute.first"),
         ("最·佳口感", "absolute.superlative"),
@@ -100,6 +101,7 @@ def test_banned_claims_are_rejected(text: str, rule: str) -> None:
         "全国1000家门店",
         "TOP10 榜单",
         "钢琴piano1号教室",
+        "topless design notebook",
         "新款保温杯 限时特惠 ¥59",
     ],
 )

@@ -519,3 +519,9 @@ def test_concurrent_writer_processes_neither_lock_out_nor_duplicate(
         assert count(store, "verdicts") == writers * rounds
         assert len(store.current_verdicts(Decision.PASS)) == writers * rounds
 
+
+
+def test_the_recorded_head_revision_is_the_newest_migration_script() -> None:
+    from worker.db.migrate import HEAD_REVISION, head_revision
+
+    assert head_revision() == HEAD_REVISION

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
 from worker.db.errors import DatabaseUnavailable, SchemaOutdated, StorageError
@@ -27,10 +27,16 @@ from worker.db.errors import DatabaseUnavailable, SchemaOutdated, StorageError
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 #: Key of the PostgreSQL advisory lock held while migrating (any constant will do).
 MIGRATION_LOCK_KEY = 0x616472657669  # "adrevi"
+#: The newest migration's revision id (a test checks it against the scripts). Knowing it
+#: lets ``upgrade`` skip importing Alembic when the database is already current, which
+#: is every open but the first.
+HEAD_REVISION = "0001"
 
 
 def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic ``Config`` pointing at the migrations (and at ``url`` when given)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -42,7 +48,9 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision the migrations know."""
+    """The newest revision the migration scripts know."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the project always ships migrations
         raise StorageError(f"no migrations found in {MIGRATIONS_DIR}")
@@ -51,6 +59,8 @@ def head_revision() -> str:
 
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -77,6 +87,10 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
     """Migrate the database at ``target`` (a URL or an engine) up to ``revision``."""
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
+        if revision == "head" and _at_head(engine):
+            return
+        from alembic import command
+
         with translate_errors(engine.url):
             begin = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             with begin.begin() as connection:
@@ -90,6 +104,20 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
     finally:
         if engine is not target:
             engine.dispose()
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database already records the newest revision (read without Alembic)."""
+    with translate_errors(engine.url), engine.connect() as connection:
+        try:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        except ProgrammingError:  # PostgreSQL: no such table yet
+            return False
+        except OperationalError as exc:  # SQLite: no such table yet
+            if "no such table" in str(exc.orig):
+                return False
+            raise
+    return [row[0] for row in found] == [HEAD_REVISION]
 
 
 def check_schema(engine: Engine) -> None:
@@ -108,6 +136,7 @@ def check_schema(engine: Engine) -> None:
 
 
 __all__ = [
+    "HEAD_REVISION",
     "MIGRATIONS_DIR",
     "alembic_config",
     "check_schema",

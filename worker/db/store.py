@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, Select, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -88,6 +87,17 @@ def _enum(kind: type[_E], value: _E | str) -> _E:
             from None
 
 
+def _dialect_insert(backend: str) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_*``), imported only for the backend used."""
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert
+
+
 class Store:
     """The database of one process: an engine, its pool, and typed reads and writes.
 
@@ -107,7 +117,7 @@ class Store:
         self._write = sessionmaker(
             engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
         )
-        self._insert = sqlite.insert if backend == "sqlite" else postgresql.insert
+        self._insert = _dialect_insert(backend)
         # A forked child must not use (or close) the parent's pooled connections.
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _forget_pool(ref))
