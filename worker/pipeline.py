@@ -21,7 +21,7 @@ from models.base import Box, OcrEngine, TextLine
 from rules import RuleSet
 from rules.engine import Match, decide
 from rules.schema import Decision, Severity
-from worker.errors import ErrorCode, ImageError, OcrError, OcrUnavailable
+from worker.errors import EngineUnavailable, ErrorCode, ImageError, OcrError, OcrUnavailable
 from worker.settings import Settings, get_settings
 from worker.verdict import Evidence, Verdict, VerdictError
 
@@ -58,10 +58,12 @@ def review(
     settings: Settings | None = None,
     cache: OcrCache | None = None,
 ) -> Verdict:
-    """Review one image. Bad images give an ``error`` verdict; transient OCR outages raise.
+    """Review one image. Bad images give an ``error`` verdict; engine trouble raises.
 
-    ``OcrUnavailable`` (an OCR server down) propagates so that the caller can retry; every
-    other failure to process the image ends in an ``error`` verdict with a stable code.
+    ``OcrUnavailable`` (an OCR server down) propagates so that the caller can retry, and
+    ``EngineUnavailable`` (a missing model or package) so that a misconfigured worker
+    stops instead of failing every image; every other failure to process the image ends
+    in an ``error`` verdict with a stable code.
     """
     from models.images import decode_image
     from models.reader import read_image
@@ -87,7 +89,7 @@ def review(
         ocr_started = time.perf_counter()
         try:
             lines = read_image(engine, decoded, settings)
-        except OcrUnavailable:
+        except (OcrUnavailable, EngineUnavailable):
             raise
         except OcrError as exc:
             log.warning("OCR failed on image %s: %s", sha256[:12], exc)
