@@ -319,6 +319,77 @@ def demo(
     )
 
 
+QueueOption = Annotated[
+    str | None,
+    typer.Option("--queues", "-Q", help="Comma-separated queues (default: $ADREVIEW_QUEUE)."),
+]
+
+
+@app.command("worker")
+def worker_command(
+    queues: QueueOption = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="Pool processes (default: cores).")
+    ] = None,
+    pool: Annotated[
+        str, typer.Option("--pool", "-P", help="prefork, solo or threads (solo/threads for GPU).")
+    ] = "prefork",
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="Log level.")] = "INFO",
+    hostname: Annotated[
+        str | None, typer.Option("--hostname", "-n", help="Node name (unique per worker).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port."),
+    ] = None,
+) -> None:
+    """Run a Celery worker that reviews queued submissions.
+
+    Equivalent to ``celery -A worker.celery_app worker``.
+    """
+    from worker.celery_app import app as celery
+
+    settings = get_settings()
+    argv = ["worker", "--queues", queues or settings.queue, "--pool", pool,
+            "--loglevel", loglevel]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
+    if hostname is not None:
+        argv += ["--hostname", hostname]
+    if metrics_port is not None:
+        from worker.metrics import serve
+
+        serve(metrics_port)
+    celery.worker_main(argv=argv)
+
+
+@app.command("submit")
+def submit_command(
+    images: Annotated[list[str], typer.Argument(help="Image files or http(s) URLs.")],
+    ad_id: Annotated[str | None, typer.Option("--ad-id", help="External ad id.")] = None,
+    engine: EngineOption = None,
+) -> None:
+    """Queue images for review; prints one submission id per line."""
+    from worker.client import submit
+
+    settings = get_settings()
+    for image in images:
+        print(submit(image, ad_id=ad_id, engine=engine, settings=settings), flush=True)
+
+
+@app.command("requeue")
+def requeue_command(
+    stale: Annotated[
+        float, typer.Option("--stale", help="Re-send submissions waiting longer than MINUTES.")
+    ],
+) -> None:
+    """Send again the submissions queued or processing for too long; prints their ids."""
+    from worker.client import requeue_stale
+
+    for submission in requeue_stale(stale, get_settings()):
+        print(submission, flush=True)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning project errors into one line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

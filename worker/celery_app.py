@@ -1,0 +1,103 @@
+"""The Celery application: Redis as the broker, verdicts in the database (no result backend).
+
+Start a worker with ``adreview worker`` or ``celery -A worker.celery_app worker``.
+
+Delivery on Redis is at-least-once, so the configuration leans on that instead of
+fighting it: a task is acknowledged only after it finished (``task_acks_late``), a
+child process that dies mid-task puts its message back (``task_reject_on_worker_lost``),
+each child holds one message at a time (``worker_prefetch_multiplier=1``), and the
+verdict write is idempotent (see ``Store.record_verdict``). A message fetched but never
+acknowledged (the whole worker was killed) is handed out again once the broker's
+``visibility_timeout`` has passed; it is kept above the hard time limit so that a task
+still running legitimately is never handed to a second worker.
+
+Messages go to ``settings.queue``; those for HunyuanOCR (``engine="hunyuan"``) go to
+``settings.gpu_queue`` so that GPU workers can listen there alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from celery import Celery  # type: ignore[import-untyped]
+
+from worker.settings import Settings, get_settings
+
+#: The name producers send review messages to.
+REVIEW_TASK = "adreview.review"
+#: Engines whose messages go to the GPU queue.
+GPU_ENGINES = frozenset({"hunyuan"})
+#: Seconds a worker waits for running tasks on a warm shutdown before cancelling them.
+SOFT_SHUTDOWN_SECONDS = 10.0
+#: Seconds a new pool child may take to start (it loads the OCR engine and rule set).
+PROCESS_START_SECONDS = 120.0
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """Seconds before Redis re-delivers an unacknowledged message: above the hard limit."""
+    return math.ceil(settings.task_time_limit) + 15
+
+
+def queue_for(engine: str | None, settings: Settings) -> str:
+    """The queue a review with ``engine`` (None: the default engine) is sent to."""
+    name = engine or settings.ocr_engine
+    return settings.gpu_queue if name in GPU_ENGINES else settings.queue
+
+
+class EngineRouter:
+    """Celery router: the review task's ``engine`` argument picks the queue."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(
+        self, name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
+    ) -> dict[str, str] | None:
+        """``{"queue": ...}`` for review tasks; None leaves other tasks to the defaults."""
+        if name != REVIEW_TASK:
+            return None
+        engine = None
+        if isinstance(kwargs, dict):
+            engine = kwargs.get("engine")
+        if engine is None and isinstance(args, list | tuple) and len(args) > 1:
+            engine = args[1]
+        return {"queue": queue_for(engine if isinstance(engine, str) else None, self.settings)}
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings`` (broker, queues and limits); tasks in ``worker.tasks``."""
+    celery = Celery("adreview", broker=settings.redis_url, include=["worker.tasks"])
+    celery.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        worker_max_memory_per_child=settings.worker_max_memory_per_child,
+        worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
+        worker_proc_alive_timeout=PROCESS_START_SECONDS,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": visibility_timeout(settings),
+            # Look for overdue unacknowledged messages every 10 s (kombu's default scans
+            # every 100 s); the scan is one sorted-set range query.
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        },
+        task_default_queue=settings.queue,
+        task_routes=(EngineRouter(settings),),
+    )
+    return celery
+
+
+#: The app configured from the environment (``ADREVIEW_*``).
+app = make_celery(get_settings())
+
+__all__ = ["REVIEW_TASK", "EngineRouter", "app", "make_celery", "queue_for", "visibility_timeout"]

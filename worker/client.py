@@ -1,0 +1,240 @@
+"""Producers' side of the queue: store a submission, then send it to the workers.
+
+``submit(image)`` writes the submission row first (status ``queued``) and only then sends
+the message, so a submission is never lost: if the broker is down, ``BrokerUnavailable``
+says so and ``adreview requeue --stale MINUTES`` (``requeue_stale``) sends it later.
+
+An image travels in one of three forms (its *reference*, kept in the submission's
+``metadata["image_ref"]`` so that it can be sent again):
+
+- ``{"url": "https://..."}`` - fetched by the worker (``worker.fetch``);
+- ``{"path": "/shared/ads/x.jpg"}`` - a file under ``settings.shared_root``, which the
+  workers see at the same place;
+- ``{"inline": "<base64>"}`` - the bytes themselves, up to ``settings.inline_max_bytes``.
+  They are also kept base64-encoded in the submission's metadata: the database then holds
+  the only copy needed to send the image again. Larger images must go by path or URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from worker.errors import AdreviewError, ConfigError, ErrorCode, ImageError
+from worker.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from celery import Celery  # type: ignore[import-untyped]
+
+log = logging.getLogger(__name__)
+
+#: An image reference as carried in a message: exactly one of url, path, inline.
+ImageRef = dict[str, str]
+#: Metadata keys the queue keeps for itself.
+RESERVED_METADATA = ("image_ref", "engine", "priority")
+
+
+class BrokerUnavailable(AdreviewError):
+    """The message could not be sent: the broker is unreachable.
+
+    The submission is stored (``submission_id``); ``adreview requeue`` sends it again.
+    """
+
+    def __init__(self, submission_id: str, reason: str) -> None:
+        self.submission_id = submission_id
+        super().__init__(
+            f"submission {submission_id} is stored but could not be queued ({reason}); "
+            "it will be sent again by `adreview requeue --stale MINUTES`"
+        )
+
+
+def is_url(value: str) -> bool:
+    """True for http(s) URLs, which travel by reference."""
+    return value.startswith(("http://", "https://"))
+
+
+def under_root(path: Path, root: Path) -> Path | None:
+    """``path`` resolved (symlinks followed) if it lies under ``root``, else None."""
+    resolved = path.resolve()
+    base = root.resolve()
+    return resolved if resolved == base or resolved.is_relative_to(base) else None
+
+
+def load_image(ref: ImageRef, settings: Settings) -> bytes:
+    """The bytes an image reference points at (in the worker). Raises ``ImageError``."""
+    if "inline" in ref:
+        try:
+            data = base64.b64decode(ref["inline"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ImageError(ErrorCode.INVALID_IMAGE, "inline image is not valid base64") \
+                from None
+        if len(data) > settings.inline_max_bytes:
+            raise ImageError(ErrorCode.IMAGE_TOO_LARGE,
+                             f"inline image is {len(data):,} bytes; the limit is "
+                             f"{settings.inline_max_bytes:,}")
+        return data
+    if "path" in ref:
+        return _read_shared(ref["path"], settings)
+    if "url" in ref:
+        from worker import fetch  # written alongside; imported only when a URL arrives
+
+        fetched: bytes = fetch.fetch_image(ref["url"], settings)
+        return fetched
+    raise ImageError(ErrorCode.INVALID_IMAGE, f"unknown image reference {sorted(ref)}")
+
+
+def _read_shared(given: str, settings: Settings) -> bytes:
+    if settings.shared_root is None:
+        raise ImageError(ErrorCode.FETCH_FAILED, "path submissions are off (no shared_root)")
+    path = under_root(Path(given), settings.shared_root)
+    if path is None:
+        raise ImageError(ErrorCode.FETCH_FAILED,
+                         f"{given} is not under the shared folder {settings.shared_root}")
+    try:
+        size = path.stat().st_size
+        if size > settings.max_image_bytes:
+            raise ImageError(ErrorCode.IMAGE_TOO_LARGE,
+                             f"{given} is {size:,} bytes; the limit is "
+                             f"{settings.max_image_bytes:,}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageError(ErrorCode.FETCH_FAILED,
+                         f"cannot read {given}: {exc.strerror or exc}") from None
+
+
+def image_ref(image: bytes | str | Path, settings: Settings) -> tuple[ImageRef, str, bytes | None]:
+    """How ``image`` travels: (reference, submission source, bytes when read here)."""
+    if isinstance(image, bytes):
+        return _inline(image, settings, "inline"), "inline", image
+    if isinstance(image, str) and is_url(image):
+        return {"url": image}, f"url:{image}", None
+    path = Path(image)
+    if settings.shared_root is not None:
+        shared = under_root(path, settings.shared_root)
+        if shared is not None:
+            return {"path": str(shared)}, f"path:{shared}", None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _inline(data, settings, str(path)), f"file:{path.resolve()}", data
+
+
+def _inline(data: bytes, settings: Settings, what: str) -> ImageRef:
+    if len(data) > settings.inline_max_bytes:
+        raise ConfigError(
+            f"{what} is {len(data):,} bytes, over inline_max_bytes "
+            f"({settings.inline_max_bytes:,}): put it under ADREVIEW_SHARED_ROOT or send a URL"
+        )
+    return {"inline": base64.b64encode(data).decode("ascii")}
+
+
+_APPS: dict[tuple[str, str, str, str], Celery] = {}
+
+
+def celery_for(settings: Settings) -> Celery:
+    """A Celery app for sending with ``settings`` (one per broker and queue names)."""
+    key = (settings.redis_url, settings.queue, settings.gpu_queue, settings.ocr_engine)
+    if key not in _APPS:
+        from worker.celery_app import make_celery
+
+        _APPS[key] = make_celery(settings)
+    return _APPS[key]
+
+
+#: How hard a producer tries to reach the broker before giving up.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
+                 "interval_max": 1.0}
+
+
+def send(submission_id: str, ref: ImageRef, engine: str, settings: Settings,
+         priority: int | None = None) -> None:
+    """Send the review message of a stored submission. Raises ``BrokerUnavailable``."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    from worker.celery_app import REVIEW_TASK
+
+    celery = celery_for(settings)
+    try:
+        celery.send_task(REVIEW_TASK, args=(submission_id, engine, ref), priority=priority,
+                         retry=True, retry_policy=PUBLISH_RETRY)
+    except (OperationalError, RedisError, OSError) as exc:
+        raise BrokerUnavailable(submission_id, str(exc) or type(exc).__name__) from exc
+
+
+def submit(
+    image: bytes | str | Path,
+    *,
+    ad_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    priority: int | None = None,
+    engine: str | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Store a submission and queue it for review; returns the submission id.
+
+    ``image`` is the image's bytes, an http(s) URL, or a file path (sent by path when it
+    lies under ``settings.shared_root``, else read and sent inline). Raises ``ConfigError``
+    for an image that cannot travel, ``BrokerUnavailable`` when the row is stored but the
+    message could not be sent.
+    """
+    from worker.db import Store
+
+    settings = settings or get_settings()
+    engine = engine or settings.ocr_engine
+    clash = sorted(set(metadata or {}) & set(RESERVED_METADATA))
+    if clash:
+        raise ConfigError(f"metadata keys {clash} are reserved by the queue")
+    ref, source, data = image_ref(image, settings)
+    sha256 = None if data is None else hashlib.sha256(data).hexdigest()
+    meta = {**(metadata or {}), "image_ref": ref, "engine": engine, "priority": priority}
+    with Store.open(settings.database_url) as store:
+        submission_id = store.add_submission(sha256, source, ad_id=ad_id, metadata=meta)
+    send(submission_id, ref, engine, settings, priority)
+    return submission_id
+
+
+def requeue_stale(minutes: float, settings: Settings | None = None) -> list[str]:
+    """Send again every submission queued or processing for ``minutes`` without a verdict.
+
+    Returns the ids sent. Submissions with no stored image reference (local scans) are
+    skipped. A message that is still in the queue as well does no harm: the verdict
+    write is idempotent and a worker skips a submission already judged.
+    """
+    from worker.db import Store, SubmissionStatus
+
+    settings = settings or get_settings()
+    sent: list[str] = []
+    with Store.open(settings.database_url) as store:
+        for item in store.stale_submissions(timedelta(minutes=minutes)):
+            meta = item.metadata or {}
+            ref = meta.get("image_ref")
+            if not isinstance(ref, dict):
+                log.info("submission %s has no image reference; not requeued", item.id)
+                continue
+            engine = meta.get("engine") or settings.ocr_engine
+            priority = meta.get("priority")
+            send(item.id, ref, engine, settings, priority if isinstance(priority, int) else None)
+            store.set_status(item.id, SubmissionStatus.QUEUED)
+            sent.append(item.id)
+    return sent
+
+
+__all__ = [
+    "BrokerUnavailable",
+    "ImageRef",
+    "celery_for",
+    "image_ref",
+    "is_url",
+    "load_image",
+    "requeue_stale",
+    "send",
+    "submit",
+    "under_root",
+]

@@ -1,0 +1,226 @@
+"""The review task: a thin shell around ``worker.pipeline.review``.
+
+Per delivery of ``adreview.review(submission_id, engine, image_ref)``:
+
+1. a verdict already stored for this submission, rule set and engine version means a
+   redelivery after success: nothing to do;
+2. ``Store.start_attempt`` counts the delivery; more crashed deliveries than
+   ``settings.max_attempts`` (a poison image that kills its worker) end as an ``error``
+   verdict instead of looping forever;
+3. the image bytes are loaded (inline, shared path or URL); an ``ImageError`` is an
+   ``error`` verdict at once;
+4. ``review`` with the database's OCR cache, then ``Store.record_verdict`` (idempotent).
+
+Transient outages (OCR server, database, broker connection) are retried with exponential
+backoff and jitter; when the retries run out an OCR outage becomes an ``ocr_unavailable``
+verdict, while a database outage leaves the submission to ``adreview requeue``.
+
+The OCR engine, rule set and store are built once per worker process, in the process that
+runs the tasks (never in a prefork parent, so CUDA is only ever initialised after fork).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
+from celery.signals import worker_process_init  # type: ignore[import-untyped]
+
+from models.base import OcrEngine
+from rules import RuleSet, load_ruleset
+from worker import metrics
+from worker.celery_app import REVIEW_TASK, app
+from worker.client import ImageRef, load_image
+from worker.db import DatabaseUnavailable, Store
+from worker.errors import ErrorCode, ImageError, OcrUnavailable
+from worker.pipeline import review
+from worker.settings import Settings, get_settings
+from worker.verdict import Verdict, VerdictError
+
+log = logging.getLogger(__name__)
+
+#: Retries of one delivery on transient errors (OCR server, database, broker).
+TRANSIENT_RETRIES = 5
+#: Backoff: BASE * 2**retries seconds, capped, with full jitter.
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 120.0
+
+
+def backoff(retries: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``retries + 1`` (exponential, full jitter)."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2**retries)
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class WorkerState:
+    """What one worker process builds once: settings, store, rule set, engines by name."""
+
+    settings: Settings
+    _store: Store | None = None
+    _ruleset: RuleSet | None = None
+    _engines: dict[str, OcrEngine] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def store(self) -> Store:
+        """The process's database (opened, and the rule set recorded, on first use)."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store.open(self.settings.database_url)
+                self._store.save_ruleset(self.ruleset_unlocked())
+            return self._store
+
+    @property
+    def ruleset(self) -> RuleSet:
+        """The rule set, loaded on first use."""
+        with self._lock:
+            return self.ruleset_unlocked()
+
+    def ruleset_unlocked(self) -> RuleSet:
+        if self._ruleset is None:
+            self._ruleset = load_ruleset(self.settings.rules_dir)
+        return self._ruleset
+
+    def engine(self, name: str) -> OcrEngine:
+        """The OCR engine called ``name``, built on first use."""
+        from models.registry import create_engine
+
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = create_engine(name, self.settings)
+            return self._engines[name]
+
+
+_state: WorkerState | None = None
+
+
+def state() -> WorkerState:
+    """This process's ``WorkerState`` (created on first use)."""
+    global _state
+    if _state is None:
+        _state = WorkerState(get_settings())
+    return _state
+
+
+def _load_in_child(**_: Any) -> None:
+    """A new pool child loads the default engine, the rules and the store before its first
+    task, so that loading time never counts against a task's time limit."""
+    global _state
+    _state = WorkerState(get_settings())
+    try:
+        _state.engine(_state.settings.ocr_engine)
+        log.info("worker ready: %s", _state.store)
+    except Exception:  # the first task meets the same error and turns it into a verdict
+        log.exception("preloading the worker failed")
+
+
+worker_process_init.connect(_load_in_child, weak=False)
+
+
+def _error(code: ErrorCode, message: str, engine: OcrEngine, ruleset: RuleSet) -> Verdict:
+    return Verdict.failed(VerdictError(code, message), ruleset=ruleset.version,
+                          engine=engine.name, engine_version=engine.version, sha256=None)
+
+
+def _finish(store: Store, submission_id: str, verdict: Verdict) -> str:
+    _, created = store.record_verdict(submission_id, verdict)
+    if created:
+        metrics.observe_verdict(verdict)
+    outcome = "error" if verdict.error is not None else "done"
+    metrics.TASKS.labels(outcome).inc()
+    return verdict.decision.value
+
+
+TRANSIENT: tuple[type[BaseException], ...] = (OcrUnavailable, DatabaseUnavailable)
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return (*TRANSIENT, OperationalError, RedisConnectionError)
+
+
+def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef) -> str:
+    """Review one submitted image and store its verdict; returns the decision."""
+    try:
+        return _review(self, submission_id, engine, image)
+    except _transient() as exc:
+        retries = int(self.request.retries or 0)
+        if retries >= TRANSIENT_RETRIES:
+            return _gave_up_transient(submission_id, engine, exc)
+        metrics.TASKS.labels("retry").inc()
+        wait = backoff(retries)
+        log.warning("submission %s: %s; retry %d in %.1f s", submission_id, exc, retries + 1,
+                    wait)
+        raise self.retry(exc=exc, countdown=wait) from exc
+
+
+def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef) -> str:
+    worker = state()
+    settings = worker.settings
+    store = worker.store
+    ruleset = worker.ruleset
+    engine = worker.engine(engine_name)
+    current = store.current_verdict(submission_id)
+    if current is not None and (current.verdict.ruleset, current.verdict.engine,
+                                current.verdict.engine_version) == (
+                                    ruleset.version, engine.name, engine.version):
+        metrics.TASKS.labels("skipped").inc()
+        return current.verdict.decision.value
+    attempts = store.start_attempt(submission_id)
+    # Retries are deliveries too; only those that did not end in a retry count as crashes.
+    crashed = attempts - 1 - int(task.request.retries or 0)
+    if crashed >= settings.max_attempts:
+        log.error("submission %s: giving up after %d deliveries", submission_id, attempts)
+        metrics.TASKS.labels("gave_up").inc()
+        verdict = _error(ErrorCode.INTERNAL,
+                         f"gave up after {attempts - 1} deliveries that did not finish "
+                         "(the worker processing it died)", engine, ruleset)
+        _finish(store, submission_id, verdict)
+        return verdict.decision.value
+    try:
+        data = load_image(image, settings)
+    except ImageError as exc:
+        return _finish(store, submission_id, _error(exc.code, exc.message, engine, ruleset))
+    try:
+        verdict = review(data, engine, ruleset, settings, store.ocr_cache())
+    except SoftTimeLimitExceeded:
+        verdict = _error(ErrorCode.OCR_FAILED,
+                         f"review took longer than {settings.task_soft_time_limit:g} s",
+                         engine, ruleset)
+    except _transient():
+        raise
+    except Exception as exc:  # a bug must end as a verdict, not as a silent loss
+        log.exception("submission %s: review failed", submission_id)
+        verdict = _error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", engine, ruleset)
+    return _finish(store, submission_id, verdict)
+
+
+#: The registered task (``adreview.review``); producers send it by name.
+review_task = app.task(bind=True, name=REVIEW_TASK, max_retries=TRANSIENT_RETRIES,
+                       ignore_result=True)(_review_task)
+
+
+def _gave_up_transient(submission_id: str, engine_name: str, exc: BaseException) -> str:
+    """Retries exhausted: an OCR outage becomes an error verdict; a database outage cannot
+    be written down, so the submission is left to ``adreview requeue``."""
+    metrics.TASKS.labels("gave_up").inc()
+    if isinstance(exc, DatabaseUnavailable):
+        log.error("submission %s: database still unavailable after %d retries: %s",
+                  submission_id, TRANSIENT_RETRIES, exc)
+        raise exc
+    worker = state()
+    engine = worker.engine(engine_name)
+    verdict = _error(ErrorCode.OCR_UNAVAILABLE,
+                     f"still unavailable after {TRANSIENT_RETRIES} retries: {exc}",
+                     engine, worker.ruleset)
+    return _finish(worker.store, submission_id, verdict)
+
+
+__all__ = ["WorkerState", "backoff", "review_task", "state"]
