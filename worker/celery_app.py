@@ -18,9 +18,11 @@ Messages go to ``settings.queue``; those for HunyuanOCR (``engine="hunyuan"``) g
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from celery import Celery  # type: ignore[import-untyped]
+from celery.signals import worker_init  # type: ignore[import-untyped]
 
 from worker.settings import Settings, get_settings
 
@@ -96,6 +98,18 @@ def make_celery(settings: Settings) -> Celery:
     )
     return celery
 
+
+def share_cores(sender: Any = None, **_: Any) -> None:
+    """Before the pool starts, tell its children how many of them share the cores, so that
+    each OCR runtime takes its share of threads instead of all of them (``concurrency``
+    children with all-core thread pools each would oversubscribe the machine)."""
+    from models.rapidocr import WORKER_PROCESSES_ENV
+
+    concurrency = getattr(sender, "concurrency", None) or 1
+    os.environ.setdefault(WORKER_PROCESSES_ENV, str(max(1, int(concurrency))))
+
+
+worker_init.connect(share_cores, weak=False)
 
 #: The app configured from the environment (``ADREVIEW_*``).
 app = make_celery(get_settings())

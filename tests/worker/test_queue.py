@@ -335,3 +335,17 @@ def test_a_stored_verdict_is_counted_by_decision_category_and_error_code() -> No
     errors = value("adreview_errors_total", {"code": "fetch_failed"})
     metrics.observe_verdict(failed)
     assert value("adreview_errors_total", {"code": "fetch_failed"}) == errors + 1
+
+
+def test_pool_children_learn_how_many_of_them_share_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from models.rapidocr import WORKER_PROCESSES_ENV, thread_count
+    from worker.celery_app import share_cores
+
+    monkeypatch.delenv(WORKER_PROCESSES_ENV, raising=False)
+    share_cores(SimpleNamespace(concurrency=2))
+    assert os.environ[WORKER_PROCESSES_ENV] == "2"
+    assert thread_count(0) == max(1, (os.cpu_count() or 1) // 2)
