@@ -342,10 +342,10 @@ def test_pool_children_learn_how_many_of_them_share_the_cores(
 ) -> None:
     from types import SimpleNamespace
 
-    from models.rapidocr import WORKER_PROCESSES_ENV, thread_count
+    from models.rapidocr import WORKER_PROCESSES_ENV, available_cores, thread_count
     from worker.celery_app import share_cores
 
     monkeypatch.delenv(WORKER_PROCESSES_ENV, raising=False)
     share_cores(SimpleNamespace(concurrency=2))
     assert os.environ[WORKER_PROCESSES_ENV] == "2"
-    assert thread_count(0) == max(1, (os.cpu_count() or 1) // 2)
+    assert thread_count(0) == max(1, available_cores() // 2)
