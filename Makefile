@@ -37,6 +37,7 @@ test: lint typecheck unit
 bench: $(STAMP) fonts services
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/workers.py
 
 schema: $(STAMP)
 	$(BIN)/adreview rules schema > rules/rules.schema.json
