@@ -119,8 +119,8 @@ def _parse_file(path: Path, display: str, problems: list[RuleProblem]) -> _Parse
     except OSError as exc:
         problems.append(RuleProblem(display, None, f"cannot read: {exc.strerror}"))
         return None
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)  # rejects control characters right here
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -257,3 +257,12 @@ def test_disabled_rules_are_still_validated(rule_dir: RuleDir) -> None:
         "enabled: false}\n",
     )
     assert "does not compile" in problem
+
+
+def test_control_characters_in_a_rule_file_are_a_located_yaml_problem(rule_dir: RuleDir) -> None:
+    folder = rule_dir({"bad.yaml": "rules:\n  - id: a\x00b\n"})
+    with pytest.raises(RuleError) as caught:
+        load_ruleset(folder)
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("bad.yaml")
+    assert problem.message.startswith("invalid YAML")
