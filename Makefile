@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench services fonts schema clean
+.PHONY: demo test lint typecheck unit bench services fonts browser schema clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ fonts:
 services:
 	./scripts/ensure-services.sh
 
+browser:
+	./scripts/ensure-browser.sh
+
 demo: $(STAMP) fonts
 	$(BIN)/adreview demo
 
@@ -29,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) fonts services
+unit: $(STAMP) fonts services browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

@@ -28,8 +28,9 @@ from worker.settings import Settings, get_settings
 
 #: The name producers send review messages to.
 REVIEW_TASK = "adreview.review"
-#: Engines whose messages go to the GPU queue.
-GPU_ENGINES = frozenset({"hunyuan"})
+#: Engines whose messages go to the GPU queue: HunyuanOCR in the worker (needs the GPU)
+#: and HunyuanOCR behind vLLM (the GPU workers are the ones configured with its URL).
+GPU_ENGINES = frozenset({"hunyuan", "hunyuan-vllm"})
 #: Seconds a worker waits for running tasks on a warm shutdown before cancelling them.
 SOFT_SHUTDOWN_SECONDS = 10.0
 #: Seconds a new pool child may take to start (it loads the OCR engine and rule set).

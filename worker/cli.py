@@ -149,6 +149,68 @@ def rules_schema() -> None:
     print(json.dumps(rule_file_schema(), ensure_ascii=False, indent=2))
 
 
+@rules_app.command("diff")
+def rules_diff(
+    candidate: Annotated[Path, typer.Argument(help="Folder of the candidate rule set.")],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the newest N current verdicts.")
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", help="Example ads shown per group and per rule.")
+    ] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Dry run: what a candidate rule set would change in the stored verdicts (no OCR, no
+    writes)."""
+    from rules import load_ruleset
+    from worker.db import Store
+    from worker.rules_diff import diff_rules
+
+    settings = _settings(db=db)
+    ruleset = load_ruleset(candidate)
+    with Store.open(settings.database_url) as store:
+        result = diff_rules(store, ruleset, min_confidence=settings.min_match_confidence,
+                            since=parse_since(since), limit=limit, examples=examples)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    before = ", ".join(f"{n} {d}" for d, n in sorted(result.before.items())) or "none"
+    after = ", ".join(f"{n} {d}" for d, n in sorted(result.after.items())) or "none"
+    stdout.print(
+        f"candidate {result.candidate}: {result.examined} stored ads, {result.unchanged} "
+        f"unchanged; newly flagged {result.newly_flagged.count}, cleared "
+        f"{result.cleared.count}, decision changed {result.changed.count}, evidence only "
+        f"{result.evidence_changed.count}\nbefore: {before}\nafter:  {after}",
+        markup=False, highlight=False,
+    )
+    groups = (("newly flagged", result.newly_flagged), ("cleared", result.cleared),
+              ("decision changed", result.changed), ("evidence changed", result.evidence_changed))
+    for title, group in groups:
+        if not group.examples:
+            continue
+        table = Table("submission", "source", "ad", "before", "after", "hits", "text",
+                      title=f"{title} ({group.count})", title_justify="left")
+        for e in group.examples:
+            hits = "\n".join([f"+ {r}: {t}" for r, t in e.added]
+                             + [f"- {r}: {t}" for r, t in e.removed])
+            table.add_row(e.submission, e.source, e.ad_id or "-", e.before, e.after, hits,
+                          e.text)
+        stdout.print(table)
+    if result.rules:
+        table = Table("rule", "hits added", "hits removed", "ads", "example",
+                      title="per rule", title_justify="left")
+        for rule, change in sorted(result.rules.items()):
+            first = change.ads.examples[0] if change.ads.examples else None
+            table.add_row(rule, str(change.added), str(change.removed), str(change.ads.count),
+                          "-" if first is None else f"{first.submission} {first.text}")
+        stdout.print(table)
+
+
 EngineOption = Annotated[
     str | None, typer.Option("--engine", help="OCR engine (default: $ADREVIEW_OCR_ENGINE).")
 ]
@@ -342,25 +404,45 @@ def worker_command(
         int | None,
         typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port."),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", help="Address of /metrics (0.0.0.0 in a container)."),
+    ] = "127.0.0.1",
 ) -> None:
     """Run a Celery worker that reviews queued submissions.
 
-    Equivalent to ``celery -A worker.celery_app worker``.
+    Equivalent to ``celery -A worker.celery_app worker``. With ``--metrics-port`` the
+    parent process serves the counters of every pool process: unless
+    ``PROMETHEUS_MULTIPROC_DIR`` is set already, it is pointed at a fresh temporary folder
+    (removed when the worker exits) before any metric exists.
     """
-    from worker.celery_app import app as celery
+    import os
+    import shutil
+    import tempfile
 
-    settings = get_settings()
-    argv = ["worker", "--queues", queues or settings.queue, "--pool", pool,
-            "--loglevel", loglevel]
-    if concurrency is not None:
-        argv += ["--concurrency", str(concurrency)]
-    if hostname is not None:
-        argv += ["--hostname", hostname]
-    if metrics_port is not None:
-        from worker.metrics import serve
+    own_folder: str | None = None
+    if metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_folder = tempfile.mkdtemp(prefix="adreview-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_folder
+    parent = os.getpid()
+    try:
+        from worker.celery_app import app as celery
 
-        serve(metrics_port)
-    celery.worker_main(argv=argv)
+        settings = get_settings()
+        argv = ["worker", "--queues", queues or settings.queue, "--pool", pool,
+                "--loglevel", loglevel]
+        if concurrency is not None:
+            argv += ["--concurrency", str(concurrency)]
+        if hostname is not None:
+            argv += ["--hostname", hostname]
+        if metrics_port is not None:
+            from worker.metrics import serve
+
+            serve(metrics_port, addr=metrics_host)
+        celery.worker_main(argv=argv)
+    finally:
+        if own_folder is not None and os.getpid() == parent:
+            shutil.rmtree(own_folder, ignore_errors=True)
 
 
 @app.command("submit")
@@ -388,6 +470,187 @@ def requeue_command(
 
     for submission in requeue_stale(stale, get_settings()):
         print(submission, flush=True)
+
+
+@app.command("migrate")
+def migrate_command(db: DbOption = None) -> None:
+    """Create or upgrade the database schema to the newest revision; prints the revision.
+
+    Safe to run while workers are up and from several processes at once (one waits for
+    the other); a database already at the newest revision is left alone.
+    """
+    from worker.db import make_engine, safe_url, upgrade
+    from worker.db.migrate import current_revision, translate_errors
+
+    settings = _settings(db=db)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        with translate_errors(engine.url), engine.connect() as connection:
+            revision = current_revision(connection)
+    finally:
+        engine.dispose()
+    stdout.print(f"{safe_url(settings.database_url)}: schema at revision {revision}",
+                 markup=False, highlight=False)
+
+
+@app.command("rescan")
+def rescan_command(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
+    ] = None,
+    decision: Annotated[
+        str | None, typer.Option("--decision", help="Only current pass, review or reject.")
+    ] = None,
+    rules: RulesDir = None,
+    db: DbOption = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Judging processes (default: cores).")
+    ] = None,
+) -> None:
+    """Judge the stored OCR text again with the current rules (no OCR), adding verdicts.
+
+    Only submissions whose current verdict used another rule set are judged, so an
+    interrupted rescan continues when run again and a finished one does nothing.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from rules import load_ruleset
+    from rules.schema import Decision
+    from worker.db import Store
+    from worker.rescan import default_jobs, rescan
+
+    if decision is not None and decision not in {d.value for d in Decision}:
+        raise typer.BadParameter(
+            f"{decision!r} is not one of {', '.join(d.value for d in Decision)}",
+            param_hint="--decision",
+        )
+    settings = _settings(rules=rules, db=db)
+    ruleset = load_ruleset(settings.rules_dir)
+    with (
+        Store.open(settings.database_url) as store,
+        Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            disable=not stderr.is_terminal,
+        ) as progress,
+    ):
+        task = progress.add_task("rescanning", total=None)
+        summary = rescan(
+            store, ruleset, rules_dir=settings.rules_dir,
+            min_confidence=settings.min_match_confidence, since=parse_since(since),
+            decision=decision, jobs=jobs or default_jobs(),
+            on_start=lambda total: progress.update(task, total=total),
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    after = ", ".join(f"{n} {d}" for d, n in sorted(summary.after.items())) or "none"
+    stdout.print(
+        f"rule set {summary.ruleset}: {summary.judged} stored ads judged again "
+        f"({summary.changed} decisions changed; now {after}), {summary.written} verdicts "
+        f"written in {summary.seconds:.1f} s ({summary.rate:.0f} ads/s)",
+        markup=False, highlight=False,
+    )
+
+
+keys_app = typer.Typer(help="Make, list and revoke HTTP API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[
+        str, typer.Option("--role", help="producer, reviewer, rule-editor or admin.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Who uses it (stored as the reviewer name).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Make an API key and print it once: only its hash is stored."""
+    from worker.db import Store
+    from worker.db.keys import ApiKeys
+    from worker.db.models import ApiRole
+
+    if role not in {r.value for r in ApiRole}:
+        raise typer.BadParameter(
+            f"{role!r} is not one of {', '.join(r.value for r in ApiRole)}", param_hint="--role"
+        )
+    with Store.open(_settings(db=db).database_url) as store:
+        record, key = ApiKeys(store).create(role, name)
+    stderr.print(f"key {record.id} ({record.role.value}, {record.name}); it is shown only once:",
+                 markup=False, highlight=False)
+    print(key, flush=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    db: DbOption = None,
+) -> None:
+    """List the API keys (never the keys themselves)."""
+    from worker.db import Store
+    from worker.db.keys import ApiKeys
+
+    with Store.open(_settings(db=db).database_url) as store:
+        found = ApiKeys(store).list()
+    if as_json:
+        for item in found:
+            print(json.dumps(item.to_dict(), ensure_ascii=False))
+        return
+    table = Table("id", "name", "role", "prefix", "created", "revoked")
+    for item in found:
+        table.add_row(str(item.id), item.name, item.role.value, item.prefix + "...",
+                      item.created.strftime("%Y-%m-%d %H:%M:%S"),
+                      "-" if item.revoked is None else item.revoked.strftime("%Y-%m-%d %H:%M:%S"))
+    stdout.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id (see `adreview keys list`).")],
+    db: DbOption = None,
+) -> None:
+    """Revoke an API key: requests with it get 401 from now on."""
+    from worker.db import Store
+    from worker.db.keys import ApiKeys
+
+    with Store.open(_settings(db=db).database_url) as store:
+        record = ApiKeys(store).revoke(key_id)
+    stdout.print(f"revoked key {record.id} ({record.role.value}, {record.name})",
+                 markup=False, highlight=False)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (0.0.0.0 to listen on every one).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes.")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Serve the HTTP API with uvicorn (settings from ADREVIEW_* variables)."""
+    import os
+
+    import uvicorn
+
+    if db is not None:
+        # Worker processes build their app from the environment.
+        os.environ["ADREVIEW_DATABASE_URL"] = db
+        get_settings.cache_clear()
+    uvicorn.run("worker.api.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, proxy_headers=False)
 
 
 def main() -> None:

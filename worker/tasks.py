@@ -31,7 +31,8 @@ from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyp
 from celery.signals import worker_process_init  # type: ignore[import-untyped]
 
 from models.base import OcrEngine
-from rules import RuleSet, load_ruleset
+from rules import RuleSet
+from rules.reload import ReloadingRuleSet
 from worker import metrics
 from worker.celery_app import REVIEW_TASK, app
 from worker.client import ImageRef, load_image
@@ -62,7 +63,7 @@ class WorkerState:
 
     settings: Settings
     _store: Store | None = None
-    _ruleset: RuleSet | None = None
+    _rules: ReloadingRuleSet | None = None
     _engines: dict[str, OcrEngine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,14 +78,23 @@ class WorkerState:
 
     @property
     def ruleset(self) -> RuleSet:
-        """The rule set, loaded on first use."""
+        """The rule set: loaded on first use, reloaded when its folder has changed.
+
+        A changed rule set that fails to load is logged and counted, and the last good
+        one keeps serving; every new one is stored so that its verdicts can be explained.
+        """
         with self._lock:
             return self.ruleset_unlocked()
 
     def ruleset_unlocked(self) -> RuleSet:
-        if self._ruleset is None:
-            self._ruleset = load_ruleset(self.settings.rules_dir)
-        return self._ruleset
+        """``ruleset`` for callers already holding the lock."""
+        if self._rules is None:
+            self._rules = ReloadingRuleSet(self.settings.rules_dir, on_change=self._saw_new)
+        return self._rules.current()
+
+    def _saw_new(self, ruleset: RuleSet) -> None:
+        if self._store is not None:
+            self._store.save_ruleset(ruleset)
 
     def engine(self, name: str) -> OcrEngine:
         """The OCR engine called ``name``, built on first use."""

@@ -282,6 +282,7 @@ def test_when_the_broker_is_down_then_the_submission_is_kept_and_requeue_sends_i
 def test_hunyuan_reviews_go_to_the_gpu_queue() -> None:
     settings = Settings(queue="cpu", gpu_queue="gpu")
     assert queue_for("hunyuan", settings) == "gpu"
+    assert queue_for("hunyuan-vllm", settings) == "gpu"
     assert queue_for("rapidocr", settings) == "cpu"
     assert queue_for(None, settings) == "cpu"
 

@@ -60,6 +60,15 @@ class SubmissionStatus(StrEnum):
     ERROR = "error"
 
 
+class ApiRole(StrEnum):
+    """What an API key may do; ``admin`` may do everything."""
+
+    PRODUCER = "producer"
+    REVIEWER = "reviewer"
+    RULE_EDITOR = "rule-editor"
+    ADMIN = "admin"
+
+
 class ReviewAction(StrEnum):
     """What a human reviewer did with a machine verdict."""
 
@@ -222,7 +231,29 @@ class ReviewRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ApiKey(Base):
+    """An HTTP API key. Only the SHA-256 of the (high-entropy, random) key is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(_in("role", ApiRole), name="role"),
+        UniqueConstraint("key_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    #: Hex SHA-256 of the whole key.
+    key_hash: Mapped[str] = mapped_column(String(64))
+    #: The key's first characters, so that people can tell their keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 __all__ = [
+    "ApiKey",
+    "ApiRole",
     "Base",
     "OcrResult",
     "ReviewAction",

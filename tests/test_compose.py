@@ -1,0 +1,222 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+
+The file is parsed and held against the code it starts: every ``adreview ...`` command
+must be a real subcommand with real options, every ``ADREVIEW_*`` variable a settings
+field. ``docker compose config -q`` (which needs no engine) runs where the client is
+installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+
+from worker.cli import app
+from worker.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def argv(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+def adreview_commands(compose: dict[str, Any]) -> dict[str, list[str]]:
+    """Service name -> its ``adreview ...`` command line."""
+    found = {}
+    for name, service in services(compose).items():
+        command = service.get("command")
+        if command is not None and argv(command)[:1] == ["adreview"]:
+            found[name] = argv(command)
+    return found
+
+
+def cli_group() -> Any:
+    """The click group behind the Typer app (Typer may ship its own copy of click, so the
+    group is used by its interface: ``commands``, and ``params`` of each command)."""
+    group = typer.main.get_command(app)
+    assert isinstance(getattr(group, "commands", None), dict)
+    return group
+
+
+def option_names(command: Any) -> set[str]:
+    names: set[str] = set()
+    for param in command.params:
+        if param.param_type_name == "option":
+            names.update(param.opts)
+            names.update(param.secondary_opts)
+    return names
+
+
+def test_the_services_and_the_gpu_profile_are_declared(compose: dict[str, Any]) -> None:
+    found = services(compose)
+    assert set(found) >= {"redis", "postgres", "migrate", "api", "worker", "worker-gpu", "vllm"}
+    for name in ("redis", "postgres", "migrate", "api", "worker"):
+        assert "profiles" not in found[name], f"{name} must start without a profile"
+    for name in ("worker-gpu", "vllm"):
+        assert found[name]["profiles"] == ["gpu"]
+        devices = found[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert any("gpu" in d["capabilities"] for d in devices), f"{name} reserves no GPU"
+
+
+def test_every_adreview_command_is_a_real_subcommand_with_real_options(
+    compose: dict[str, Any],
+) -> None:
+    group = cli_group()
+    commands = adreview_commands(compose)
+    assert set(commands) >= {"migrate", "api", "worker", "worker-gpu"}
+    missing_serve = False
+    for service, words in commands.items():
+        name = words[1]
+        if name == "serve" and name not in group.commands:
+            missing_serve = True
+            continue
+        assert name in group.commands, f"{service}: `adreview {name}` is not a command"
+        known = option_names(group.commands[name])
+        for word in words[2:]:
+            if word.startswith("-"):
+                assert word.split("=", 1)[0] in known, (
+                    f"{service}: `adreview {name}` has no option {word}; it has {sorted(known)}"
+                )
+    if missing_serve:
+        pytest.skip("`adreview serve` does not exist yet; the api service's command is unchecked")
+
+
+def test_the_worker_commands_listen_on_the_configured_queues(compose: dict[str, Any]) -> None:
+    commands = adreview_commands(compose)
+    defaults = Settings()
+
+    def option(words: list[str], name: str) -> str:
+        return words[words.index(name) + 1]
+
+    assert option(commands["worker"], "--queues") == defaults.queue
+    assert option(commands["worker-gpu"], "--queues") == defaults.gpu_queue
+    assert option(commands["worker-gpu"], "--pool") == "solo"
+    assert commands["migrate"][:2] == ["adreview", "migrate"]
+
+
+def test_every_adreview_variable_is_a_settings_field(compose: dict[str, Any]) -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    used = set(re.findall(r"\bADREVIEW_[A-Z0-9_]+", text))
+    assert {"ADREVIEW_DATABASE_URL", "ADREVIEW_REDIS_URL", "ADREVIEW_OCR_ENGINE",
+            "ADREVIEW_VLLM_URL"} <= used
+    fields = {f"ADREVIEW_{name.upper()}" for name in Settings.model_fields}
+    assert used <= fields, f"not settings: {sorted(used - fields)}"
+
+
+def test_the_shared_environment_points_at_the_compose_services(compose: dict[str, Any]) -> None:
+    found = services(compose)
+    for name in ("migrate", "api", "worker", "worker-gpu"):
+        env = found[name]["environment"]
+        assert env["ADREVIEW_DATABASE_URL"] == (
+            "postgresql+psycopg://adreview:adreview@postgres:5432/adreview"), name
+        assert env["ADREVIEW_REDIS_URL"] == "redis://redis:6379/0", name
+    gpu = found["worker-gpu"]["environment"]
+    assert gpu["ADREVIEW_OCR_ENGINE"] == "hunyuan-vllm"
+    assert gpu["ADREVIEW_VLLM_URL"] == "http://vllm:8000/v1"
+    postgres = found["postgres"]["environment"]
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"]) \
+        == ("adreview", "adreview", "adreview")
+
+
+def test_redis_keeps_the_queue_across_restarts_and_never_evicts(compose: dict[str, Any]) -> None:
+    redis = services(compose)["redis"]
+    assert str(redis["image"]).startswith("redis:7")
+    words = argv(redis["command"])
+    assert words[0] == "redis-server"
+    pairs = dict(zip(words[1::2], words[2::2], strict=True))
+    assert pairs == {"--appendonly": "yes", "--appendfsync": "everysec",
+                     "--maxmemory-policy": "noeviction"}
+    assert any(str(v).endswith(":/data") for v in redis["volumes"])
+
+
+def test_the_api_binds_every_interface_and_publishes_8000(compose: dict[str, Any]) -> None:
+    api = services(compose)["api"]
+    words = argv(api["command"])
+    assert words[words.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - inside the container
+    assert words[words.index("--port") + 1] == "8000"
+    assert "8000:8000" in [str(p) for p in api["ports"]]
+    assert "/health" in " ".join(argv(api["healthcheck"]["test"]))
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_every_long_running_service_has_a_healthcheck_or_waits_on_one(
+    compose: dict[str, Any],
+) -> None:
+    found = services(compose)
+    for name in ("redis", "postgres", "api", "vllm"):
+        assert found[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    assert "redis-cli" in argv(found["redis"]["healthcheck"]["test"])
+    assert "pg_isready" in argv(found["postgres"]["healthcheck"]["test"])
+    for name in ("api", "worker", "worker-gpu"):
+        depends = found[name]["depends_on"]
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+    assert found["worker-gpu"]["depends_on"]["vllm"]["condition"] == "service_healthy"
+
+
+def test_vllm_serves_a_pinned_hunyuanocr_revision(compose: dict[str, Any]) -> None:
+    vllm = services(compose)["vllm"]
+    assert str(vllm["image"]).startswith("vllm/vllm-openai")
+    script = " ".join(argv(vllm.get("entrypoint") or [])) + " " + \
+        " ".join(argv(vllm.get("command") or []))
+    assert "serve tencent/HunyuanOCR" in script
+    for flag in ("--revision", "--no-enable-prefix-caching", "--mm-processor-cache-gb 0"):
+        assert flag in script
+    # Unpinned means refused, not the hub's moving root.
+    assert 'test -n "$$HUNYUAN_REVISION"' in script
+    assert vllm["environment"]["HUNYUAN_REVISION"].startswith("${ADREVIEW_HUNYUAN_REVISION")
+
+
+def test_the_dockerfile_installs_the_package_and_cjk_fonts() -> None:
+    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
+    assert "fonts-noto-cjk" in text
+    assert re.search(r"pip install \"?\.", text)
+    for folder in ("worker", "rules", "models", "migrations"):
+        assert f"COPY {folder} " in text
+
+
+def docker_compose_available() -> str | None:
+    """Why ``docker compose`` cannot run here, or None when it can."""
+    if shutil.which("docker") is None:
+        return "no docker client on PATH"
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True,
+                           timeout=30, check=False)
+    if probe.returncode != 0:
+        return f"`docker compose version` failed: {(probe.stderr or probe.stdout).strip()}"
+    return None
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    reason = docker_compose_available()
+    if reason is not None:
+        pytest.skip(reason)
+    for profile in ([], ["--profile", "gpu"]):
+        done = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE_FILE), *profile, "config", "-q"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr

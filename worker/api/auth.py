@@ -1,0 +1,59 @@
+"""API-key authentication and role checks.
+
+A request names its key in ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+No key, or an unknown or revoked one, is 401; a key whose role may not use the route is
+403. ``admin`` keys may use every route. Keys are made with ``adreview keys create``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from worker.api.state import ApiProblem, ApiState
+from worker.db.keys import StoredKey
+from worker.db.models import ApiRole
+
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="`X-API-Key: <key>`")
+
+
+def unauthorized(message: str) -> ApiProblem:
+    """A 401 answer asking for a key."""
+    return ApiProblem(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require(*roles: ApiRole) -> Callable[..., object]:
+    """A dependency admitting keys with one of ``roles`` (or ``admin``); gives the key."""
+    allowed = frozenset(roles) | {ApiRole.ADMIN}
+    names = ", ".join(sorted(r.value for r in allowed))
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        header_key: Annotated[str | None, Depends(api_key_header)],
+    ) -> StoredKey:
+        given = credentials.credentials if credentials is not None else header_key
+        if not given:
+            raise unauthorized("an API key is needed: `Authorization: Bearer <key>` "
+                               "or `X-API-Key: <key>`")
+        state: ApiState = request.app.state.api
+        key = await run_in_threadpool(state.keys().authenticate, given)
+        if key is None:
+            raise unauthorized("the API key is unknown or revoked")
+        if key.role not in allowed:
+            raise ApiProblem(403, "forbidden",
+                             f"this key's role ({key.role.value}) may not do this; "
+                             f"it needs one of: {names}")
+        request.state.api_key = key
+        return key
+
+    return dependency
+
+
+__all__ = ["api_key_header", "bearer", "require", "unauthorized"]
