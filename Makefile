@@ -41,6 +41,7 @@ bench: $(STAMP) fonts services
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/rescan.py
 
 schema: $(STAMP)
 	$(BIN)/adreview rules schema > rules/rules.schema.json
