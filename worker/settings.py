@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The rule set shipped inside the package; used when ``ADREVIEW_RULES_DIR`` is unset.
 SHIPPED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "shipped"
@@ -74,10 +75,41 @@ class Settings(BaseSettings):
         default=3,
         description="Deliveries of one submission before it ends as an error verdict.",
     )
+    transient_retries: int = Field(
+        default=5,
+        description="Retries of one delivery on transient errors (OCR server, database, "
+        "broker) before an OCR outage ends as an ``ocr_unavailable`` verdict.",
+    )
+    retry_backoff_base: float = Field(
+        default=2.0,
+        description="Seconds before the first transient retry; doubled per retry, full jitter.",
+    )
+    retry_backoff_max: float = Field(default=120.0, description="Cap on one retry's wait (s).")
     task_soft_time_limit: float = Field(default=120.0, description="Soft limit per task (s).")
     task_time_limit: float = Field(default=180.0, description="Hard limit per task (s).")
     worker_max_memory_per_child: int = Field(
         default=2_000_000, description="KiB of resident memory before a child is replaced."
+    )
+
+    # Verdict callbacks (``callback_url`` in a submission's metadata).
+    webhook_secret: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 signing secret of callbacks; None (or empty) sends none: "
+        "unsigned callbacks are never sent.",
+    )
+    webhook_attempts: int = Field(
+        default=5, description="Attempts per callback (the first one included)."
+    )
+    webhook_backoff: float = Field(
+        default=1.0,
+        description="Seconds before the first callback retry; doubled per retry, plus jitter.",
+    )
+    webhook_timeout: float = Field(default=10.0, description="Seconds one callback may take.")
+
+    # HTTP API.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, a JSON list or comma-separated; empty = CORS off.",
     )
 
     # RapidOCR (embedded default).
@@ -109,6 +141,25 @@ class Settings(BaseSettings):
     vllm_connect_timeout: float = Field(default=5.0, description="Connect timeout (s).")
     vllm_retries: int = Field(default=3, description="Retries on connection errors and 5xx.")
     vllm_concurrency: int = Field(default=8, description="Requests in flight per batch.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Accept ``["https://a", "https://b"]`` as well as ``https://a,https://b``."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_secret", mode="after")
+    @classmethod
+    def _empty_secret_is_none(cls, value: str | None) -> str | None:
+        """An empty ``ADREVIEW_WEBHOOK_SECRET`` means no secret."""
+        return value or None
 
 
 @lru_cache(maxsize=1)

@@ -12,8 +12,21 @@ Per delivery of ``adreview.review(submission_id, engine, image_ref)``:
 4. ``review`` with the database's OCR cache, then ``Store.record_verdict`` (idempotent).
 
 Transient outages (OCR server, database, broker connection) are retried with exponential
-backoff and jitter; when the retries run out an OCR outage becomes an ``ocr_unavailable``
-verdict, while a database outage leaves the submission to ``adreview requeue``.
+backoff and jitter (``settings.transient_retries``, ``retry_backoff_base``,
+``retry_backoff_max``); when the retries run out an OCR outage becomes an
+``ocr_unavailable`` verdict, while a database outage leaves the submission to
+``adreview requeue``.
+
+Verdict callbacks: when a review stores a *new* verdict for a submission whose metadata
+has a ``callback_url``, a separate ``adreview.webhook(submission_id, verdict_id)`` message
+goes to the same queue. Its task loads the stored verdict and POSTs it, signed, once per
+run (``worker.api.webhooks.deliver_webhook``); a transient failure is retried by Celery
+with backoff and jitter, at most ``settings.webhook_attempts`` runs in all, and then given
+up with a logged error (and ``adreview_webhooks_total{outcome="gave_up"}``). A slow
+receiver thus never holds a review, and a retried callback never runs OCR again. Without
+``settings.webhook_secret`` no callback is sent (unsigned callbacks are refused) and a
+warning is logged once per process. Delivery is at least once: a receiver deduplicates by
+``verdict.verdict_id``.
 
 The OCR engine, rule set and store are built once per worker process, in the process that
 runs the tasks (never in a prefork parent, so CUDA is only ever initialised after fork).
@@ -29,12 +42,13 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
 from celery.signals import worker_process_init  # type: ignore[import-untyped]
+from prometheus_client import Counter
 
 from models.base import OcrEngine
 from rules import RuleSet
 from rules.reload import ReloadingRuleSet
 from worker import metrics
-from worker.celery_app import REVIEW_TASK, app
+from worker.celery_app import REVIEW_TASK, app, queue_for
 from worker.client import ImageRef, load_image
 from worker.db import DatabaseUnavailable, Store
 from worker.errors import ErrorCode, ImageError, OcrUnavailable
@@ -44,17 +58,29 @@ from worker.verdict import Verdict, VerdictError
 
 log = logging.getLogger(__name__)
 
-#: Retries of one delivery on transient errors (OCR server, database, broker).
-TRANSIENT_RETRIES = 5
-#: Backoff: BASE * 2**retries seconds, capped, with full jitter.
-BACKOFF_BASE = 2.0
-BACKOFF_MAX = 120.0
+#: The name of the callback task: ``adreview.webhook(submission_id, verdict_id)``.
+WEBHOOK_TASK = "adreview.webhook"
+
+#: Callback tasks by how they ended: sent, retry, gave_up (final failure or attempts
+#: exhausted), unsigned (no secret configured), not_queued (broker refused the message).
+WEBHOOKS = Counter("adreview_webhooks_total", "Verdict callbacks by outcome.", ["outcome"])
 
 
-def backoff(retries: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait before retry number ``retries + 1`` (exponential, full jitter)."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2**retries)
+def backoff(retries: int, settings: Settings | None = None,
+            rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``retries + 1``: ``retry_backoff_base * 2**retries``
+    capped at ``retry_backoff_max``, jittered down to half of that."""
+    settings = settings or get_settings()
+    ceiling = min(settings.retry_backoff_max, settings.retry_backoff_base * 2**retries)
     return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def webhook_backoff(retries: int, settings: Settings,
+                    rng: random.Random | None = None) -> float:
+    """Seconds before callback run ``retries + 2``: ``webhook_backoff * 2**retries`` plus up
+    to 50 % jitter."""
+    delay = settings.webhook_backoff * 2.0**retries
+    return delay + (rng or random).uniform(0, delay / 2)
 
 
 @dataclass
@@ -138,9 +164,10 @@ def _error(code: ErrorCode, message: str, engine: OcrEngine, ruleset: RuleSet) -
 
 
 def _finish(store: Store, submission_id: str, verdict: Verdict) -> str:
-    _, created = store.record_verdict(submission_id, verdict)
+    verdict_id, created = store.record_verdict(submission_id, verdict)
     if created:
         metrics.observe_verdict(verdict)
+        _queue_callback(store, submission_id, verdict_id, verdict.engine)
     outcome = "error" if verdict.error is not None else "done"
     metrics.TASKS.labels(outcome).inc()
     return verdict.decision.value
@@ -161,14 +188,16 @@ def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef) ->
     try:
         return _review(self, submission_id, engine, image)
     except _transient() as exc:
+        settings = state().settings
         retries = int(self.request.retries or 0)
-        if retries >= TRANSIENT_RETRIES:
+        if retries >= settings.transient_retries:
             return _gave_up_transient(submission_id, engine, exc)
         metrics.TASKS.labels("retry").inc()
-        wait = backoff(retries)
+        wait = backoff(retries, settings)
         log.warning("submission %s: %s; retry %d in %.1f s", submission_id, exc, retries + 1,
                     wait)
-        raise self.retry(exc=exc, countdown=wait) from exc
+        raise self.retry(exc=exc, countdown=wait,
+                         max_retries=settings.transient_retries) from exc
 
 
 def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef) -> str:
@@ -212,8 +241,9 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef) ->
     return _finish(store, submission_id, verdict)
 
 
-#: The registered task (``adreview.review``); producers send it by name.
-review_task = app.task(bind=True, name=REVIEW_TASK, max_retries=TRANSIENT_RETRIES,
+#: The registered task (``adreview.review``); producers send it by name. Its retries are
+#: bounded by ``settings.transient_retries`` (read in the worker process, per retry).
+review_task = app.task(bind=True, name=REVIEW_TASK, max_retries=None,
                        ignore_result=True)(_review_task)
 
 
@@ -221,16 +251,129 @@ def _gave_up_transient(submission_id: str, engine_name: str, exc: BaseException)
     """Retries exhausted: an OCR outage becomes an error verdict; a database outage cannot
     be written down, so the submission is left to ``adreview requeue``."""
     metrics.TASKS.labels("gave_up").inc()
+    worker = state()
+    retries = worker.settings.transient_retries
     if isinstance(exc, DatabaseUnavailable):
         log.error("submission %s: database still unavailable after %d retries: %s",
-                  submission_id, TRANSIENT_RETRIES, exc)
+                  submission_id, retries, exc)
         raise exc
-    worker = state()
+    log.error("submission %s: OCR still unavailable after %d retries: %s", submission_id,
+              retries, exc)
     engine = worker.engine(engine_name)
     verdict = _error(ErrorCode.OCR_UNAVAILABLE,
-                     f"still unavailable after {TRANSIENT_RETRIES} retries: {exc}",
+                     f"still unavailable after {retries} retries: {exc}",
                      engine, worker.ruleset)
     return _finish(worker.store, submission_id, verdict)
 
 
-__all__ = ["WorkerState", "backoff", "review_task", "state"]
+_warned_unsigned = False
+
+
+def _unsigned(submission_id: str) -> bool:
+    """True (and a warning, once per process) when no callback can be signed."""
+    global _warned_unsigned
+    if state().settings.webhook_secret:
+        return False
+    WEBHOOKS.labels("unsigned").inc()
+    if not _warned_unsigned:
+        _warned_unsigned = True
+        log.warning("ADREVIEW_WEBHOOK_SECRET is not set: verdict callbacks are not sent "
+                    "(first skipped: submission %s)", submission_id)
+    return True
+
+
+def _queue_callback(store: Store, submission_id: str, verdict_id: int, engine: str) -> None:
+    """Queue the callback of a new verdict, if its submission asked for one."""
+    submission = store.get_submission(submission_id)
+    url = (submission.metadata or {}).get("callback_url") if submission is not None else None
+    if not isinstance(url, str) or not url or _unsigned(submission_id):
+        return
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    queue = queue_for(engine, state().settings)
+    try:
+        webhook_task.apply_async(args=(submission_id, verdict_id), queue=queue, retry=True,
+                                 retry_policy={"max_retries": 2, "interval_start": 0.2,
+                                               "interval_step": 0.5, "interval_max": 1.0})
+    except (OperationalError, RedisError, OSError) as exc:
+        # The verdict is stored; failing the review now would not bring the callback back.
+        WEBHOOKS.labels("not_queued").inc()
+        log.error("submission %s: callback for verdict %d not queued: %s", submission_id,
+                  verdict_id, exc)
+
+
+def _webhook_task(self: Any, submission_id: str, verdict_id: int) -> str:
+    """POST stored verdict ``verdict_id`` to its submission's ``callback_url``, once per run.
+
+    Returns how the run ended: ``sent``, ``gave_up``, ``unsigned`` or ``no_callback``;
+    raises Celery's ``Retry`` to be run again later.
+    """
+    from worker.api.webhooks import WebhookError, deliver_webhook, verdict_payload
+
+    worker = state()
+    settings = worker.settings
+    retries = int(self.request.retries or 0)
+    secret = settings.webhook_secret
+    if not secret:
+        _unsigned(submission_id)
+        return "unsigned"
+    try:
+        store = worker.store
+        submission = store.get_submission(submission_id)
+        url = (submission.metadata or {}).get("callback_url") if submission else None
+        stored = next((v for v in store.verdict_history(submission_id) if v.id == verdict_id),
+                      None)
+    except DatabaseUnavailable as exc:
+        if retries + 1 >= max(settings.webhook_attempts, settings.transient_retries):
+            return _webhook_gave_up(submission_id, verdict_id, f"database unavailable: {exc}")
+        WEBHOOKS.labels("retry").inc()
+        raise self.retry(exc=exc, countdown=backoff(retries, settings),
+                         max_retries=max(settings.webhook_attempts,
+                                         settings.transient_retries)) from exc
+    if not isinstance(url, str) or not url or stored is None:
+        log.error("submission %s: no callback URL or no verdict %d; callback dropped",
+                  submission_id, verdict_id)
+        WEBHOOKS.labels("gave_up").inc()
+        return "no_callback"
+    try:
+        delivery = deliver_webhook(url, verdict_payload(stored), secret, settings, attempts=1)
+    except WebhookError as exc:
+        attempt = retries + 1
+        if exc.retryable and attempt < settings.webhook_attempts:
+            wait = webhook_backoff(retries, settings)
+            WEBHOOKS.labels("retry").inc()
+            log.warning("submission %s: callback attempt %d of %d failed (%s); again in "
+                        "%.1f s", submission_id, attempt, settings.webhook_attempts, exc, wait)
+            raise self.retry(exc=exc, countdown=wait,
+                             max_retries=settings.webhook_attempts - 1) from exc
+        return _webhook_gave_up(submission_id, verdict_id,
+                                f"{exc} (run {attempt} of at most {settings.webhook_attempts})")
+    WEBHOOKS.labels("sent").inc()
+    log.info("submission %s: callback delivered (HTTP %d, run %d)", submission_id,
+             delivery.status, retries + 1)
+    return "sent"
+
+
+def _webhook_gave_up(submission_id: str, verdict_id: int, why: str) -> str:
+    WEBHOOKS.labels("gave_up").inc()
+    log.error("submission %s: callback for verdict %d given up: %s", submission_id,
+              verdict_id, why)
+    return "gave_up"
+
+
+#: The registered callback task (``adreview.webhook``); sent by the review task only.
+webhook_task = app.task(bind=True, name=WEBHOOK_TASK, max_retries=None,
+                        ignore_result=True)(_webhook_task)
+
+
+__all__ = [
+    "WEBHOOKS",
+    "WEBHOOK_TASK",
+    "WorkerState",
+    "backoff",
+    "review_task",
+    "state",
+    "webhook_backoff",
+    "webhook_task",
+]

@@ -65,7 +65,7 @@ from worker.api.schemas import (
     SubmissionOut,
     VerdictPage,
 )
-from worker.api.state import ApiProblem, ApiState, body_limit, cors_origins_from_env
+from worker.api.state import ApiProblem, ApiState, body_limit
 from worker.api.webhooks import check_callback_url
 from worker.client import RESERVED_METADATA, BrokerUnavailable, is_url, load_image
 from worker.db import (
@@ -305,8 +305,8 @@ def _validation_message(errors: Any) -> str:
 
 def create_app(settings: Settings | None = None, *,
                cors_origins: list[str] | None = None) -> FastAPI:
-    """The API app for ``settings``; CORS for ``cors_origins`` (default from the
-    environment, ``ADREVIEW_CORS_ORIGINS``; none means CORS off)."""
+    """The API app for ``settings``; CORS for ``cors_origins`` (default
+    ``settings.cors_origins``, i.e. ``ADREVIEW_CORS_ORIGINS``; none means CORS off)."""
     settings = settings or get_settings()
     state = ApiState(settings)
 
@@ -324,7 +324,7 @@ def create_app(settings: Settings | None = None, *,
         responses=ERRORS,
     )
     app.state.api = state
-    origins = cors_origins if cors_origins is not None else cors_origins_from_env()
+    origins = cors_origins if cors_origins is not None else settings.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])

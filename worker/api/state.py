@@ -3,7 +3,6 @@ and the error type every route raises."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 
@@ -13,15 +12,8 @@ from worker.db.keys import ApiKeys
 from worker.errors import AdreviewError
 from worker.settings import Settings
 
-#: Comma-separated origins allowed by CORS; CORS stays off when unset.
-CORS_ENV = "ADREVIEW_CORS_ORIGINS"
 #: Bytes a request body may have beyond the largest image (base64 growth, form fields).
 BODY_MARGIN = 64 * 1024
-
-
-def cors_origins_from_env() -> list[str]:
-    """``ADREVIEW_CORS_ORIGINS`` split on commas (empty: CORS off)."""
-    return [o.strip() for o in os.environ.get(CORS_ENV, "").split(",") if o.strip()]
 
 
 def body_limit(settings: Settings) -> int:
@@ -78,5 +70,4 @@ class ApiState:
                 self._store = None
 
 
-__all__ = ["BODY_MARGIN", "CORS_ENV", "ApiProblem", "ApiState", "body_limit",
-           "cors_origins_from_env"]
+__all__ = ["BODY_MARGIN", "ApiProblem", "ApiState", "body_limit"]

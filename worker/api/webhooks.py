@@ -4,7 +4,8 @@ The body is JSON; the request carries
 
 - ``X-Adreview-Timestamp``: Unix seconds when it was signed;
 - ``X-Adreview-Signature``: ``sha256=<hex>``, the HMAC-SHA256 of
-  ``"<timestamp>.<body>"`` under the shared secret (``ADREVIEW_WEBHOOK_SECRET``).
+  ``"<timestamp>.<body>"`` under the shared secret (``settings.webhook_secret``, from
+  ``ADREVIEW_WEBHOOK_SECRET``). Without a secret no callback is sent at all.
 
 A receiver checks both with ``verify_signature`` (or the same few lines in its own
 language) and refuses old timestamps, so a captured request cannot be replayed later.
@@ -14,7 +15,9 @@ only, and no loopback, private, link-local or metadata address unless
 ``settings.allow_private_urls`` is set or the address lies in ``allowed_networks``. The
 request is sent to the vetted address itself (no second DNS lookup), redirects are not
 followed. Connection errors, timeouts, 429 and 5xx are retried with exponential backoff
-and jitter; other answers are final.
+and jitter (``settings.webhook_attempts``, ``webhook_backoff``, ``webhook_timeout``); other
+answers are final. The queue's ``adreview.webhook`` task (``worker.tasks``) calls
+``deliver_webhook`` with one attempt per task run and leaves the retries to Celery.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import random
 import socket
 import time
@@ -45,25 +47,24 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Adreview-Signature"
 #: Header with the Unix time the signature covers.
 TIMESTAMP_HEADER = "X-Adreview-Timestamp"
-#: Environment variable holding the signing secret.
-SECRET_ENV = "ADREVIEW_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
-#: Attempts per delivery (the first one included).
-ATTEMPTS = 5
-#: Seconds before the first retry; doubled for each further one, plus up to 50 % jitter.
-BACKOFF = 1.0
-#: Seconds one attempt may take.
-TIMEOUT = 10.0
 #: Seconds a receiver should accept between signing and receiving.
 TOLERANCE = 300
 
 
 class WebhookError(AdreviewError):
-    """A callback could not be delivered; ``attempts`` were made, ``status`` the last answer."""
+    """A callback could not be delivered; ``attempts`` were made, ``status`` the last answer.
 
-    def __init__(self, url: str, message: str, attempts: int, status: int | None = None) -> None:
+    ``retryable`` is True when the last failure was transient (network error, timeout, 429,
+    5xx), so that trying again later may succeed; refused addresses, unusable URLs and
+    other answers are final.
+    """
+
+    def __init__(self, url: str, message: str, attempts: int, status: int | None = None,
+                 *, retryable: bool = False) -> None:
         self.url = display_url(url)
         self.attempts = attempts
         self.status = status
+        self.retryable = retryable
         super().__init__(f"webhook {self.url}: {message} (after {attempts} attempt(s))")
 
 
@@ -75,12 +76,11 @@ class Delivery:
     attempts: int
 
 
-def webhook_secret() -> str:
-    """The signing secret from ``ADREVIEW_WEBHOOK_SECRET``; ``ConfigError`` when unset."""
-    secret = os.environ.get(SECRET_ENV, "")
-    if not secret:
-        raise ConfigError(f"{SECRET_ENV} is not set: callbacks cannot be signed")
-    return secret
+def webhook_secret(settings: Settings) -> str:
+    """The signing secret (``settings.webhook_secret``); ``ConfigError`` when unset."""
+    if not settings.webhook_secret:
+        raise ConfigError("ADREVIEW_WEBHOOK_SECRET is not set: callbacks cannot be signed")
+    return settings.webhook_secret
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -143,18 +143,23 @@ def deliver_webhook(
     settings: Settings,
     *,
     allowed_networks: Iterable[IPNetwork] = (),
-    attempts: int = ATTEMPTS,
-    backoff: float = BACKOFF,
-    timeout: float = TIMEOUT,
+    attempts: int | None = None,
+    backoff: float | None = None,
+    timeout: float | None = None,
 ) -> Delivery:
     """POST ``payload`` as signed JSON to ``url``, retrying transient failures.
 
-    Returns the ``Delivery`` on a 2xx answer. Raises ``WebhookError`` when the address is
-    refused, the URL is unusable, the receiver answers a final 4xx, or every attempt fails.
-    Each attempt is signed afresh (a new timestamp).
+    ``attempts``, ``backoff`` and ``timeout`` default to ``settings.webhook_attempts``,
+    ``webhook_backoff`` and ``webhook_timeout``. Returns the ``Delivery`` on a 2xx answer.
+    Raises ``WebhookError`` when the address is refused, the URL is unusable, the receiver
+    answers a final 4xx, or every attempt fails (then ``retryable`` is True). Each attempt
+    is signed afresh (a new timestamp).
     """
     if not secret:
         raise ConfigError("a webhook secret is needed to sign callbacks")
+    attempts = max(1, settings.webhook_attempts if attempts is None else attempts)
+    backoff = settings.webhook_backoff if backoff is None else backoff
+    timeout = settings.webhook_timeout if timeout is None else timeout
     allowed = tuple(allowed_networks)
     try:
         parsed = check_callback_url(url)
@@ -197,7 +202,7 @@ def deliver_webhook(
         if status != 429 and status < 500:
             raise WebhookError(url, f"{last}, not retried", attempt, status)
         log.info("webhook %s attempt %d: %s", display_url(url), attempt, last)
-    raise WebhookError(url, last, attempts, status)
+    raise WebhookError(url, last, attempts, status, retryable=True)
 
 
 def verdict_payload(stored: StoredVerdict) -> dict[str, Any]:
@@ -206,9 +211,6 @@ def verdict_payload(stored: StoredVerdict) -> dict[str, Any]:
 
 
 __all__ = [
-    "ATTEMPTS",
-    "BACKOFF",
-    "SECRET_ENV",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "Delivery",
