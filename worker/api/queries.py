@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from rules.schema import Decision
 from worker.db import Store, StoredVerdict
 from worker.db.migrate import translate_errors
 from worker.db.models import Submission, VerdictRow
+from worker.db.store import current_verdicts_query
 
 #: Rows read per batch while filling a page.
 BATCH = 200
@@ -77,19 +78,7 @@ class VerdictFilter:
 
 
 def _current(where: VerdictFilter) -> Select[VerdictRow, Submission]:
-    ranked = select(
-        VerdictRow.id.label("id"),
-        func.row_number()
-        .over(partition_by=VerdictRow.submission_id,
-              order_by=(VerdictRow.judged_at.desc(), VerdictRow.id.desc()))
-        .label("rank"),
-    ).subquery()
-    query = (
-        select(VerdictRow, Submission)
-        .join(ranked, ranked.c.id == VerdictRow.id)
-        .join(Submission, Submission.id == VerdictRow.submission_id)
-        .where(ranked.c.rank == 1)
-    )
+    query = current_verdicts_query()
     if where.decision is not None:
         query = query.where(VerdictRow.decision == where.decision.value)
     if where.decisions:

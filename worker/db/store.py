@@ -87,6 +87,23 @@ def _enum(kind: type[_E], value: _E | str) -> _E:
             from None
 
 
+def current_verdicts_query() -> Select[VerdictRow, Submission]:
+    """Each submission's current verdict (the last judged) with its submission row."""
+    ranked = select(
+        VerdictRow.id.label("id"),
+        func.row_number()
+        .over(partition_by=VerdictRow.submission_id,
+              order_by=(VerdictRow.judged_at.desc(), VerdictRow.id.desc()))
+        .label("rank"),
+    ).subquery()
+    return (
+        select(VerdictRow, Submission)
+        .join(ranked, ranked.c.id == VerdictRow.id)
+        .join(Submission, Submission.id == VerdictRow.submission_id)
+        .where(ranked.c.rank == 1)
+    )
+
+
 def _dialect_insert(backend: str) -> Any:
     """The dialect's ``insert`` (with ``on_conflict_*``), imported only for the backend used."""
     if backend == "sqlite":
@@ -495,19 +512,7 @@ class Store:
 
         ``decision`` keeps those with that decision, ``since`` those judged at or after it.
         """
-        ranked = select(
-            VerdictRow.id.label("id"),
-            func.row_number()
-            .over(partition_by=VerdictRow.submission_id,
-                  order_by=(VerdictRow.judged_at.desc(), VerdictRow.id.desc()))
-            .label("rank"),
-        ).subquery()
-        query = (
-            select(VerdictRow, Submission)
-            .join(ranked, ranked.c.id == VerdictRow.id)
-            .join(Submission, Submission.id == VerdictRow.submission_id)
-            .where(ranked.c.rank == 1)
-        )
+        query = current_verdicts_query()
         if decision is not None:
             query = query.where(VerdictRow.decision == _enum(Decision, decision).value)
         if since is not None:
