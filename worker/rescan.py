@@ -8,8 +8,10 @@ read at all, so a rescan that was interrupted continues where it stopped when ru
 and a finished one does nothing the second time. Error verdicts (no text to judge) and
 verdicts whose OCR is not stored are left alone.
 
-Rows are streamed from the database in chunks, judged in ``jobs`` processes (in-process
-for one), and written in multi-row inserts of ``WRITE_BATCH``, one transaction each.
+Stale verdicts are read in chunks of ``JUDGE_CHUNK`` (each chunk its own short read),
+judged in ``jobs`` processes (in-process for one), which also encode the new rows for
+the backend, and each chunk is written in one transaction (COPY and one upsert on
+PostgreSQL). Ads whose stored OCR text is identical are judged once per process.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,24 +31,23 @@ from rules import RuleSet, load_ruleset
 from rules.schema import Decision
 from worker.db import Store
 from worker.db.bulk import (
-    CurrentWithOcr,
+    EncodedVerdicts,
+    StaleVerdict,
     count_current_with_ocr,
-    current_with_ocr,
-    record_verdicts_bulk,
+    encode_verdicts,
+    stale_verdicts,
+    write_encoded,
 )
 from worker.db.records import lines_from_json
 from worker.errors import ConfigError
 from worker.pipeline import Judged, judge_lines
 
-#: Stored ads handed to a judging process at a time.
-JUDGE_CHUNK = 1000
+#: Stored ads read, handed to a judging process and written at a time.
+JUDGE_CHUNK = 2000
+#: Distinct OCR texts whose judgement a judging process remembers (ads that share an
+#: image, or whose images read the same, are judged once).
+JUDGED_CACHE = 20_000
 
-#: What a judging process needs of one stored ad: (submission, sha256, engine,
-#: engine version, OCR lines as JSON text).
-Job = tuple[str, str, str, str, str]
-#: What it gives back: (submission, decision, matches as JSON text of
-#: ``Evidence.to_dict()``s, ready to store).
-Outcome = tuple[str, str, str]
 #: The ``timings`` stored with a rescan's verdicts: no OCR ran.
 RESCAN_TIMINGS = json.dumps({"ocr_cached": 1.0})
 
@@ -56,31 +57,71 @@ def judge_stored(lines: str, ruleset: RuleSet, min_confidence: float) -> Judged:
     return judge_lines(lines_from_json(json.loads(lines)), ruleset, min_confidence)
 
 
-def _judge_jobs(jobs: Iterable[Job], ruleset: RuleSet, min_confidence: float) -> list[Outcome]:
-    outcomes = []
-    for submission, _sha, _engine, _version, lines in jobs:
-        judged = judge_stored(lines, ruleset, min_confidence)
-        matches = json.dumps([e.to_dict() for e in judged.evidence], ensure_ascii=False)
-        outcomes.append((submission, judged.decision.value, matches))
-    return outcomes
+@dataclass
+class _Judge:
+    """Judges chunks of stale verdicts into encoded verdict rows (in a judging process,
+    or in the rescanning one for ``jobs=1``)."""
+
+    ruleset: RuleSet
+    min_confidence: float
+    backend: str
+    #: stored lines (JSON text) -> (decision, matches as JSON text)
+    judged: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def __call__(self, rows: list[StaleVerdict]) -> _Batch:
+        now = datetime.now(UTC)
+        version = self.ruleset.version
+        judged = self.judged
+        out = []
+        before: Counter[str] = Counter()
+        after: Counter[str] = Counter()
+        changed = 0
+        for _id, submission, old, engine, engine_version, sha256, lines in rows:
+            known = judged.get(lines)
+            if known is None:
+                verdict = judge_stored(lines, self.ruleset, self.min_confidence)
+                known = (verdict.decision.value,
+                         json.dumps([e.to_dict() for e in verdict.evidence],
+                                    ensure_ascii=False))
+                if len(judged) >= JUDGED_CACHE:
+                    judged.clear()
+                judged[lines] = known
+            new, matches = known
+            before[old] += 1
+            after[new] += 1
+            changed += new != old
+            out.append((submission, new, matches, None, None, version, engine, engine_version,
+                        sha256, RESCAN_TIMINGS, now, now))
+        return _Batch(encode_verdicts(self.backend, out), len(rows), before, after, changed)
 
 
-_child: tuple[RuleSet, float] | None = None
+@dataclass
+class _Batch:
+    """A judged chunk: its verdict rows encoded for writing, and its counts."""
+
+    rows: EncodedVerdicts
+    judged: int
+    before: Counter[str]
+    after: Counter[str]
+    changed: int
 
 
-def _init_child(folder: str, version: str, min_confidence: float) -> None:
+_child: _Judge | None = None
+
+
+def _init_child(folder: str, version: str, min_confidence: float, backend: str) -> None:
     global _child
     ruleset = load_ruleset(folder)
     if ruleset.version != version:
         raise ConfigError(f"the rules in {folder} changed during the rescan "
                           f"({version} became {ruleset.version}); run it again")
-    _child = (ruleset, min_confidence)
+    _child = _Judge(ruleset, min_confidence, backend)
 
 
-def _judge_in_child(jobs: list[Job]) -> list[Outcome]:
+def _judge_in_child(rows: list[StaleVerdict]) -> _Batch:
     if _child is None:  # pragma: no cover - the initializer always runs first
         raise ConfigError("judging process started without its rule set")
-    return _judge_jobs(jobs, *_child)
+    return _child(rows)
 
 
 @dataclass
@@ -105,12 +146,6 @@ class RescanSummary:
         return {"ruleset": self.ruleset, "judged": self.judged, "written": self.written,
                 "changed": self.changed, "before": dict(self.before),
                 "after": dict(self.after), "seconds": round(self.seconds, 3)}
-
-
-def _chunks(store: Store, ruleset: RuleSet, since: datetime | None,
-            decision: Decision | str | None) -> Iterator[list[CurrentWithOcr]]:
-    yield from current_with_ocr(store, since=since, decision=decision,
-                                 not_ruleset=ruleset.version, chunk=JUDGE_CHUNK)
 
 
 def rescan(
@@ -138,48 +173,37 @@ def rescan(
     if on_start is not None:
         on_start(count_current_with_ocr(store, since=since, decision=decision,
                                         not_ruleset=ruleset.version))
+    chunks = stale_verdicts(store, not_ruleset=ruleset.version, since=since,
+                            decision=decision, chunk=JUDGE_CHUNK)
 
-    def write(part: list[CurrentWithOcr], outcomes: list[Outcome]) -> None:
-        now = datetime.now(UTC)
-        rows = []
-        for item, (submission, new, matches) in zip(part, outcomes, strict=True):
-            old = item.decision.value
-            summary.before[old] += 1
-            summary.after[new] += 1
-            summary.changed += new != old
-            rows.append({
-                "submission_id": submission, "decision": new, "matches": matches,
-                "error_code": None, "error_message": None,
-                "ruleset_version": ruleset.version, "engine": item.engine,
-                "engine_version": item.engine_version, "sha256": item.sha256,
-                "timings": RESCAN_TIMINGS, "created_at": now, "judged_at": now,
-            })
-        summary.written += record_verdicts_bulk(store, rows)
-        summary.judged += len(part)
+    def write(batch: _Batch) -> None:
+        write_encoded(store, batch.rows)
+        summary.before.update(batch.before)
+        summary.after.update(batch.after)
+        summary.changed += batch.changed
+        summary.judged += batch.judged
+        summary.written += batch.judged
         if on_progress is not None:
-            on_progress(len(part))
-
-    def as_jobs(part: list[CurrentWithOcr]) -> list[Job]:
-        return [(i.submission, i.sha256, i.engine, i.engine_version, i.lines) for i in part]
+            on_progress(batch.judged)
 
     if jobs <= 1:
-        for part in _chunks(store, ruleset, since, decision):
-            write(part, _judge_jobs(as_jobs(part), ruleset, min_confidence))
+        judge = _Judge(ruleset, min_confidence, store.backend)
+        for part in chunks:
+            write(judge(part))
     else:
         if rules_dir is None:
             raise ConfigError("judging in several processes needs the rule folder")
         with ProcessPoolExecutor(
             jobs, initializer=_init_child,
-            initargs=(str(rules_dir), ruleset.version, min_confidence),
+            initargs=(str(rules_dir), ruleset.version, min_confidence, store.backend),
         ) as pool:
-            pending: list[tuple[list[CurrentWithOcr], Future[list[Outcome]]]] = []
-            for part in _chunks(store, ruleset, since, decision):
-                pending.append((part, pool.submit(_judge_in_child, as_jobs(part))))
+            pending: deque[Future[_Batch]] = deque()
+            for part in chunks:
+                pending.append(pool.submit(_judge_in_child, part))
                 if len(pending) > 2 * jobs:
-                    done, future = pending.pop(0)
-                    write(done, future.result())
-            for done, future in pending:
-                write(done, future.result())
+                    write(pending.popleft().result())
+            while pending:
+                write(pending.popleft().result())
     summary.seconds = time.perf_counter() - started
     return summary
 

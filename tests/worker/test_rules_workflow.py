@@ -370,3 +370,58 @@ def test_rescan_command_judges_with_the_given_rules(
     assert "0 stored ads judged again" in second.stdout
     with Store.open(database_url) as store:
         assert current_decisions(store) == {source: after for source, _, _, after in ADS}
+
+
+def test_bulk_verdict_writes_keep_text_that_copy_would_escape(
+    store: Store, base_dir: Path
+) -> None:
+    from worker.db.bulk import record_verdicts_bulk
+
+    ruleset = load_ruleset(base_dir)
+    store.save_ruleset(ruleset)
+    submission = store.add_submission("e" * 64, "escape")
+    awkward = "tab\there\\back slash\nnew line\r全网第一 \\N"
+    match = {"rule": "absolute.first", "category": "absolute", "severity": "reject",
+             "phrase": "全网第一", "text": awkward, "line": awkward,
+             "box": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], "score": 0.5,
+             "uncertain": False}
+    now = datetime.now(UTC)
+    row = {"submission_id": submission, "decision": "reject", "matches": [match],
+           "error_code": None, "error_message": None, "ruleset_version": ruleset.version,
+           "engine": ENGINE, "engine_version": ENGINE_VERSION, "sha256": "e" * 64,
+           "timings": {"ocr_cached": 1.0}, "created_at": now, "judged_at": now}
+
+    assert record_verdicts_bulk(store, [row, row]) == 2  # the same key twice: one row
+
+    history = store.verdict_history(submission)
+    assert len(history) == 1
+    stored = history[0].verdict
+    assert stored.decision.value == "reject"
+    assert stored.matches[0].text == awkward
+    assert stored.matches[0].line == awkward
+    assert stored.error is None
+    assert stored.timings == {"ocr_cached": 1.0}
+
+
+def test_stale_verdicts_gives_every_submission_once_while_new_verdicts_are_written(
+    store: Store, base_dir: Path, candidate_dir: Path
+) -> None:
+    from worker.db.bulk import record_verdicts_bulk, stale_verdicts
+
+    ids = seed(store, load_ruleset(base_dir))
+    candidate = load_ruleset(candidate_dir)
+    store.save_ruleset(candidate)
+    seen: list[str] = []
+    for part in stale_verdicts(store, not_ruleset=candidate.version, chunk=4):
+        assert 0 < len(part) <= 4
+        seen.extend(row[1] for row in part)
+        now = datetime.now(UTC)
+        record_verdicts_bulk(store, [
+            {"submission_id": row[1], "decision": "pass", "matches": [], "error_code": None,
+             "error_message": None, "ruleset_version": candidate.version, "engine": row[3],
+             "engine_version": row[4], "sha256": row[5], "timings": {},
+             "created_at": now, "judged_at": now}
+            for row in part
+        ])
+    assert sorted(seen) == sorted(ids.values())
+    assert list(stale_verdicts(store, not_ruleset=candidate.version, chunk=4)) == []

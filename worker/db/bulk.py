@@ -15,15 +15,29 @@ history; a known one only moves its ``judged_at`` forward, making it current aga
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import typing
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, String, Text, and_, cast, exists, func, or_, select
+from sqlalchemy import (
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 
 from rules.schema import Decision
+from worker.db.engine import safe_url
+from worker.db.errors import DatabaseUnavailable, StorageError
 from worker.db.migrate import translate_errors
 from worker.db.models import OcrResult, Submission, VerdictRow
 from worker.db.store import Store
@@ -138,6 +152,106 @@ def current_with_ocr(
             ]
 
 
+#: One stale verdict as the rescan reads it: (verdict id, submission, decision, engine,
+#: engine version, sha256, stored OCR lines as JSON text).
+StaleVerdict = tuple[int, str, str, str, str, str, str]
+
+#: Verdict rows encoded for the backend by ``encode_verdicts``: COPY text for PostgreSQL,
+#: parameter tuples for SQLite.
+EncodedVerdicts = bytes | list[tuple[Any, ...]]
+
+
+def _stale_query(
+    *, since: datetime | None, decision: Decision | None, not_ruleset: str,
+    chunk: int | None,
+) -> Select[Any]:
+    newer = aliased(VerdictRow)
+    current = ~exists().where(
+        newer.submission_id == VerdictRow.submission_id,
+        or_(
+            newer.judged_at > VerdictRow.judged_at,
+            and_(newer.judged_at == VerdictRow.judged_at, newer.id > VerdictRow.id),
+        ),
+    )
+    columns: list[Any] = [
+        VerdictRow.id, VerdictRow.submission_id, VerdictRow.decision, VerdictRow.engine,
+        VerdictRow.engine_version, VerdictRow.sha256, cast(OcrResult.lines, Text),
+    ]
+    query = (
+        select(*columns)
+        .join(
+            OcrResult,
+            and_(
+                OcrResult.sha256 == VerdictRow.sha256,
+                OcrResult.engine == VerdictRow.engine,
+                OcrResult.engine_version == VerdictRow.engine_version,
+            ),
+        )
+        .where(
+            VerdictRow.decision != Decision.ERROR.value,
+            VerdictRow.ruleset_version != not_ruleset,
+            current,
+        )
+    )
+    if since is not None:
+        query = query.where(VerdictRow.judged_at >= since)
+    if decision is not None:
+        query = query.where(VerdictRow.decision == decision.value)
+    if chunk is None:
+        return query
+    return (query.where(VerdictRow.submission_id > bindparam("after"))
+            .order_by(VerdictRow.submission_id).limit(chunk))
+
+
+def stale_verdicts(
+    store: Store,
+    *,
+    not_ruleset: str,
+    since: datetime | None = None,
+    decision: Decision | str | None = None,
+    chunk: int = READ_CHUNK,
+) -> Iterator[list[StaleVerdict]]:
+    """Current verdicts made with another rule set than ``not_ruleset``, with their OCR.
+
+    What ``rescan`` works through: the same rows as ``current_with_ocr`` with these
+    filters, fewer columns, as plain tuples, in chunks of up to ``chunk``, in no
+    particular order. Writes made meanwhile through other connections are safe:
+
+    * on PostgreSQL one read streams the whole result through a server-side cursor (a
+      snapshot: new verdicts neither block it nor show up in it);
+    * on SQLite each chunk is its own short read, paged by verdict id, so that no read
+      stays open while the new verdicts are written (a long read would keep the WAL from
+      being checkpointed). A new verdict for a submission already read has a higher id
+      but the new rule set; a submission not read yet keeps its current row.
+
+    (PostgreSQL is not paged: without fresh statistics its planner runs the anti join
+    over the whole table for every page.)
+    """
+    wanted = None if decision is None else Decision(decision)
+    if store.backend != "sqlite":
+        query = _stale_query(since=since, decision=wanted, not_ruleset=not_ruleset,
+                             chunk=None)
+        with translate_errors(store.engine.url), store.engine.connect() as connection:
+            result = connection.execution_options(stream_results=True, yield_per=chunk)
+            for part in result.execute(query).partitions():
+                yield typing.cast(list[StaleVerdict], [tuple(row) for row in part])
+        return
+    query = _stale_query(since=since, decision=wanted, not_ruleset=not_ruleset, chunk=chunk)
+    after = ""
+    while True:
+        with translate_errors(store.engine.url), store.engine.connect() as connection:
+            rows = typing.cast(
+                list[StaleVerdict],
+                [tuple(row) for row in connection.execute(query, {"after": after})],
+            )
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        after = rows[-1][1]
+
+
 def count_current_with_ocr(
     store: Store,
     *,
@@ -161,29 +275,138 @@ _JSON_COLUMNS = frozenset({"matches", "timings"})
 _KEY = "submission_id, ruleset_version, engine, engine_version"
 
 
-def _insert_sql(backend: str) -> str:
-    """The multi-row upsert, in the driver's own parameter style (no per-row SQLAlchemy
-    processing: that costs more than the judging)."""
-    if backend == "sqlite":
-        values = ", ".join("?" for _ in _COLUMNS)
-    else:
-        values = ", ".join("%s::jsonb" if c in _JSON_COLUMNS else "%s" for c in _COLUMNS)
+_COLUMN_LIST = ", ".join(_COLUMNS)
+#: Where PostgreSQL batches land before the upsert (one per session, emptied on commit).
+_STAGING = "verdicts_incoming"
+_STAGING_DDL = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (submission_id varchar, "
+    "decision varchar, matches jsonb, error_code varchar, error_message text, "
+    "ruleset_version varchar, engine varchar, engine_version varchar, sha256 varchar, "
+    "timings jsonb, created_at timestamptz, judged_at timestamptz) ON COMMIT DELETE ROWS"
+)
+_UPSERT = (
+    f"ON CONFLICT ({_KEY}) DO UPDATE SET judged_at = excluded.judged_at "
+    "WHERE verdicts.judged_at < excluded.judged_at"
+)
+#: Columns whose values are (nearly) all different: submission, sha256.
+_DISTINCT = frozenset({_COLUMNS.index("submission_id"), _COLUMNS.index("sha256")})
+#: COPY's text format: these characters are written as backslash escapes.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _sqlite_insert() -> str:
+    """The upsert in the driver's own parameter style (no per-row SQLAlchemy processing:
+    that costs more than the judging)."""
+    values = ", ".join("?" for _ in _COLUMNS)
+    # built from the constants above only, never from data
+    return f"INSERT INTO verdicts ({_COLUMN_LIST}) VALUES ({values}) {_UPSERT}"  # noqa: S608
+
+
+def _pg_upsert() -> str:
+    """Staged rows into ``verdicts``; a key twice in one batch keeps its newest row."""
     return (  # built from the constants above only, never from data
-        f"INSERT INTO verdicts ({', '.join(_COLUMNS)}) VALUES ({values}) "  # noqa: S608
-        f"ON CONFLICT ({_KEY}) DO UPDATE SET judged_at = excluded.judged_at "
-        "WHERE verdicts.judged_at < excluded.judged_at"
+        f"INSERT INTO verdicts ({_COLUMN_LIST}) "  # noqa: S608
+        f"SELECT DISTINCT ON ({_KEY}) {_COLUMN_LIST} FROM {_STAGING} "
+        f"ORDER BY {_KEY}, judged_at DESC {_UPSERT}"
     )
 
 
-def _bind(value: Any, column: str, backend: str) -> Any:
-    if column in _JSON_COLUMNS:
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        # As UtcDateTime stores it: aware UTC on PostgreSQL, naive UTC text on SQLite.
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds") \
-            if backend == "sqlite" else value
+        # As UtcDateTime stores it: naive UTC text.
+        return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
     return value
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, datetime):
+        return _utc(value).isoformat()
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def encode_verdicts(backend: str, rows: Iterable[Sequence[Any]]) -> EncodedVerdicts:
+    """Verdict rows, ready for ``write_encoded`` on ``backend``.
+
+    Each row holds the ``verdicts`` columns in this order: ``submission_id``, ``decision``,
+    ``matches`` (JSON text), ``error_code``, ``error_message``, ``ruleset_version``,
+    ``engine``, ``engine_version``, ``sha256``, ``timings`` (JSON text), ``created_at``,
+    ``judged_at``. Cheap enough to run where the rows are made (in judging processes),
+    so that the process writing them only passes them on. Timestamps that several rows
+    share (the same object) are converted once.
+    """
+    if backend == "sqlite":
+        done: dict[int, tuple[datetime, Any]] = {}
+        params: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = []
+            for value in row:
+                if isinstance(value, datetime):
+                    known = done.get(id(value))
+                    if known is None:
+                        known = done[id(value)] = (value, _sqlite_value(value))
+                    value = known[1]
+                values.append(value)
+            params.append(tuple(values))
+        return params
+    # Most columns repeat within a batch (rule set, engine, timestamps, "[]" matches):
+    # each distinct value is escaped once. Ids and hashes are always new.
+    memo: dict[Any, str] = {}
+    lines = []
+    for row in rows:
+        fields = []
+        for column, value in enumerate(row):
+            if column in _DISTINCT:
+                fields.append(_copy_value(value))
+                continue
+            text = memo.get(value)
+            if text is None:
+                text = memo[value] = _copy_value(value)
+            fields.append(text)
+        lines.append("\t".join(fields))
+    lines.append("")
+    return "\n".join(lines).encode("utf-8")
+
+
+def write_encoded(store: Store, encoded: EncodedVerdicts) -> None:
+    """Write one batch from ``encode_verdicts`` in one transaction, keyed like
+    ``Store.record_verdict``: a new key adds a row, a known one only moves its
+    ``judged_at`` forward. PostgreSQL gets the batch through COPY into a temporary table
+    and one ``INSERT ... SELECT ... ON CONFLICT``; SQLite one prepared upsert per row."""
+    if not encoded:
+        return
+    with translate_errors(store.engine.url), store.engine.begin() as connection:
+        if isinstance(encoded, list):
+            connection.exec_driver_sql(_sqlite_insert(), encoded)
+            return
+        import psycopg
+
+        driver = connection.connection.driver_connection
+        if not isinstance(driver, psycopg.Connection):  # pragma: no cover - other drivers
+            raise StorageError(f"bulk verdict writes need psycopg, not {type(driver)}")
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(_STAGING_DDL)
+                with cursor.copy(f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN") as copy:
+                    copy.write(encoded)
+                cursor.execute(_pg_upsert())
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"cannot use database {safe_url(store.engine.url)}: {exc}",
+                url=safe_url(store.engine.url),
+            ) from exc
+
+
+def _json_text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) \
+        else json.dumps(value, ensure_ascii=False)
 
 
 def record_verdicts_bulk(
@@ -198,25 +421,12 @@ def record_verdicts_bulk(
     text), ``created_at``, ``judged_at``. Idempotent like ``Store.record_verdict``: the
     same key again only moves ``judged_at`` forward, so writing rows twice adds nothing.
     """
-    backend = store.backend
-    sql = _insert_sql(backend)
-    cache: dict[int, Any] = {}  # one conversion per shared value (e.g. a batch's time)
     for start in range(0, len(rows), batch):
-        params = []
-        for row in rows[start : start + batch]:
-            values = []
-            for column in _COLUMNS:
-                value = row[column]
-                if isinstance(value, datetime | dict):
-                    key = id(value)
-                    if key not in cache:
-                        cache[key] = (value, _bind(value, column, backend))
-                    values.append(cache[key][1])
-                else:
-                    values.append(_bind(value, column, backend))
-            params.append(tuple(values))
-        with translate_errors(store.engine.url), store.engine.begin() as connection:
-            connection.exec_driver_sql(sql, params)
+        tuples = [
+            tuple(_json_text(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COLUMNS)
+            for row in rows[start : start + batch]
+        ]
+        write_encoded(store, encode_verdicts(store.backend, tuples))
     return len(rows)
 
 
@@ -224,7 +434,12 @@ __all__ = [
     "READ_CHUNK",
     "WRITE_BATCH",
     "CurrentWithOcr",
+    "EncodedVerdicts",
+    "StaleVerdict",
     "count_current_with_ocr",
     "current_with_ocr",
+    "encode_verdicts",
     "record_verdicts_bulk",
+    "stale_verdicts",
+    "write_encoded",
 ]
