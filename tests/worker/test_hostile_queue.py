@@ -13,6 +13,7 @@ from tests.hostile.test_scan_hostile import hostile_files
 from tests.worker.test_queue import (
     StartWorker,
     broker,  # noqa: F401 - fixture
+    children,
     settings,  # noqa: F401 - fixture
     start_worker,  # noqa: F401 - fixture
     verdict_counts,
@@ -52,6 +53,10 @@ def test_hostile_uploads_through_the_api_each_end_as_one_right_verdict(
                  "a verdict for every hostile upload")
         assert worker.poll() is None, "the worker died"
         assert set(verdict_counts(settings.database_url).values()) == {1}
+        # Peak resident memory of each pool process over the whole hostile run.
+        peaks = [peak_rss_kib(pid) for pid in children(worker.pid)]
+        print(f"\npeak resident memory per worker process: {[p // 1024 for p in peaks]} MiB")
+        assert peaks and max(peaks) < 1_000_000, peaks
 
         for name, submission in sent.items():
             body = client.get(f"/v1/submissions/{submission}",
@@ -60,3 +65,11 @@ def test_hostile_uploads_through_the_api_each_end_as_one_right_verdict(
             error = verdict["error"]
             got = error["code"] if error else verdict["decision"]
             assert got == files[name][1], (name, body)
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set size (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for process {pid}")
