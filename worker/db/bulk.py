@@ -28,19 +28,16 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    exists,
     func,
-    or_,
     select,
 )
-from sqlalchemy.orm import aliased
 
 from rules.schema import Decision
 from worker.db.engine import safe_url
 from worker.db.errors import DatabaseUnavailable, StorageError
 from worker.db.migrate import translate_errors
 from worker.db.models import OcrResult, Submission, VerdictRow
-from worker.db.store import Store
+from worker.db.store import Store, is_current_verdict
 
 #: Rows fetched from the database per round trip when streaming.
 READ_CHUNK = 2000
@@ -70,6 +67,14 @@ class CurrentWithOcr:
     matches: str | None
 
 
+#: The stored OCR a verdict was judged on: same image, engine and engine version.
+_READ_BY_THIS_ENGINE = and_(
+    OcrResult.sha256 == VerdictRow.sha256,
+    OcrResult.engine == VerdictRow.engine,
+    OcrResult.engine_version == VerdictRow.engine_version,
+)
+
+
 def _current_query(
     *,
     since: datetime | None,
@@ -78,14 +83,6 @@ def _current_query(
     with_matches: bool,
     limit: int | None,
 ) -> Select[Any]:
-    newer = aliased(VerdictRow)
-    current = ~exists().where(
-        newer.submission_id == VerdictRow.submission_id,
-        or_(
-            newer.judged_at > VerdictRow.judged_at,
-            and_(newer.judged_at == VerdictRow.judged_at, newer.id > VerdictRow.id),
-        ),
-    )
     columns: list[Any] = [
         VerdictRow.id, VerdictRow.submission_id, Submission.source, Submission.ad_id,
         VerdictRow.decision, VerdictRow.ruleset_version, VerdictRow.engine,
@@ -96,15 +93,8 @@ def _current_query(
     query = (
         select(*columns)
         .join(Submission, Submission.id == VerdictRow.submission_id)
-        .join(
-            OcrResult,
-            and_(
-                OcrResult.sha256 == VerdictRow.sha256,
-                OcrResult.engine == VerdictRow.engine,
-                OcrResult.engine_version == VerdictRow.engine_version,
-            ),
-        )
-        .where(current, VerdictRow.decision != Decision.ERROR.value)
+        .join(OcrResult, _READ_BY_THIS_ENGINE)
+        .where(is_current_verdict(), VerdictRow.decision != Decision.ERROR.value)
     )
     if since is not None:
         query = query.where(VerdictRow.judged_at >= since)
@@ -165,32 +155,17 @@ def _stale_query(
     *, since: datetime | None, decision: Decision | None, not_ruleset: str,
     chunk: int | None,
 ) -> Select[Any]:
-    newer = aliased(VerdictRow)
-    current = ~exists().where(
-        newer.submission_id == VerdictRow.submission_id,
-        or_(
-            newer.judged_at > VerdictRow.judged_at,
-            and_(newer.judged_at == VerdictRow.judged_at, newer.id > VerdictRow.id),
-        ),
-    )
     columns: list[Any] = [
         VerdictRow.id, VerdictRow.submission_id, VerdictRow.decision, VerdictRow.engine,
         VerdictRow.engine_version, VerdictRow.sha256, cast(OcrResult.lines, Text),
     ]
     query = (
         select(*columns)
-        .join(
-            OcrResult,
-            and_(
-                OcrResult.sha256 == VerdictRow.sha256,
-                OcrResult.engine == VerdictRow.engine,
-                OcrResult.engine_version == VerdictRow.engine_version,
-            ),
-        )
+        .join(OcrResult, _READ_BY_THIS_ENGINE)
         .where(
             VerdictRow.decision != Decision.ERROR.value,
             VerdictRow.ruleset_version != not_ruleset,
-            current,
+            is_current_verdict(),
         )
     )
     if since is not None:

@@ -25,10 +25,20 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Select, Table, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    and_,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from models.base import TextLine
 from rules import RuleSet
@@ -87,20 +97,25 @@ def _enum(kind: type[_E], value: _E | str) -> _E:
             from None
 
 
+def is_current_verdict() -> ColumnElement[bool]:
+    """The condition that a verdict row is its submission's current one: no verdict of the
+    same submission was judged later (ties broken by the higher id)."""
+    newer = aliased(VerdictRow)
+    return ~exists().where(
+        newer.submission_id == VerdictRow.submission_id,
+        or_(
+            newer.judged_at > VerdictRow.judged_at,
+            and_(newer.judged_at == VerdictRow.judged_at, newer.id > VerdictRow.id),
+        ),
+    )
+
+
 def current_verdicts_query() -> Select[VerdictRow, Submission]:
     """Each submission's current verdict (the last judged) with its submission row."""
-    ranked = select(
-        VerdictRow.id.label("id"),
-        func.row_number()
-        .over(partition_by=VerdictRow.submission_id,
-              order_by=(VerdictRow.judged_at.desc(), VerdictRow.id.desc()))
-        .label("rank"),
-    ).subquery()
     return (
         select(VerdictRow, Submission)
-        .join(ranked, ranked.c.id == VerdictRow.id)
         .join(Submission, Submission.id == VerdictRow.submission_id)
-        .where(ranked.c.rank == 1)
+        .where(is_current_verdict())
     )
 
 
