@@ -25,18 +25,23 @@ LOCAL = [ipaddress.ip_network("127.0.0.1/32")]
 
 
 class Receiver:
-    """A local HTTP server answering with the given statuses in turn (then 200)."""
+    """A local HTTP server answering POSTs with the given statuses in turn (then 200).
+
+    ``requests`` records (headers, body, status answered) of every POST.
+    """
 
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = list(statuses)
-        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.requests.append((dict(self.headers.items()), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.requests.append((dict(self.headers.items()), body, status))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -50,6 +55,11 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def count(self) -> int:
+        """POSTs received so far."""
+        with self.lock:
+            return len(self.requests)
 
 
 @pytest.fixture
@@ -79,7 +89,7 @@ def test_a_failing_receiver_is_retried_until_it_accepts_and_every_try_is_signed(
                                allowed_networks=LOCAL, backoff=0.01)
     assert (delivery.status, delivery.attempts) == (200, 3)
     assert len(receiver.requests) == 3
-    for headers, body in receiver.requests:
+    for headers, body, _ in receiver.requests:
         assert verify_signature(body, headers, SECRET)
         assert not verify_signature(body, headers, "another secret")
         assert not verify_signature(body + b" ", headers, SECRET)

@@ -11,15 +11,14 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.worker.test_api_webhooks import Receiver
 from tests.worker.test_queue import (  # the real-worker fixtures and helpers
     REPO,
     StartWorker,
@@ -43,40 +42,6 @@ from worker.tasks import backoff, webhook_backoff
 __all__ = ["redis_server", "settings", "start_worker"]
 
 SECRET = "callback-secret-for-tests"  # noqa: S105 - a test fixture
-
-
-class Receiver:
-    """A local HTTP server answering POSTs with the given statuses in turn, then 200."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
-        self.requests: list[tuple[dict[str, str], bytes, int]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.requests.append((dict(self.headers.items()), body, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.requests)
 
 
 @pytest.fixture
