@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -71,3 +72,14 @@ def store(database_url: str) -> Iterator[Store]:
     opened = Store.open(database_url)
     yield opened
     opened.close()
+
+
+def redis_or_skip(url: str) -> redis.Redis:
+    """A client of the Redis at ``url``; skips the test when that Redis is down."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        pytest.skip(f"Redis is not reachable at {url}: {exc}")
+    return client

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from rules import load_ruleset
 from rules.schema import Decision, Severity
+from tests.worker.conftest import redis_or_skip
 from worker.api import ROUTE_ROLES, create_app
 from worker.cli import app as cli_app
 from worker.db import Store
@@ -37,11 +38,7 @@ ROLES = [r.value for r in ApiRole]
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
     """Redis database 11 (skips when Redis is down)."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    client = redis_or_skip(REDIS_URL)
     yield client
     client.close()
 

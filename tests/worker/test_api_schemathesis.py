@@ -12,11 +12,11 @@ from typing import Any
 
 import hypothesis
 import pytest
-import redis
 import schemathesis
 from fastapi.testclient import TestClient
 from schemathesis.checks import not_a_server_error
 
+from tests.worker.conftest import redis_or_skip
 from worker.api import create_app
 from worker.db import Store
 from worker.db.keys import ApiKeys
@@ -39,12 +39,7 @@ class Api:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     """The app on a fresh SQLite file, a queue of its own in Redis, and an admin key."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        client.close()
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    client = redis_or_skip(REDIS_URL)
     url = f"sqlite:///{tmp_path / 'adreview.db'}"
     with Store.open(url) as store:
         key = ApiKeys(store).create(ApiRole.ADMIN, "schema-admin")[1]

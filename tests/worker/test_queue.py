@@ -21,6 +21,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
+from tests.worker.conftest import redis_or_skip
 from worker.celery_app import queue_for, visibility_timeout
 from worker.client import BrokerUnavailable, load_image, requeue_stale, submit
 from worker.db import Store
@@ -35,11 +36,7 @@ REDIS_URL = os.environ.get("ADREVIEW_TEST_REDIS_URL", "redis://127.0.0.1:6379/13
 @pytest.fixture(scope="module")
 def broker() -> Iterator[redis.Redis]:
     """The test Redis database (skips when Redis is down); flushed afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    client = redis_or_skip(REDIS_URL)
     yield client
     client.flushdb()
     client.close()
