@@ -514,18 +514,11 @@ def rescan_command(
     Only submissions whose current verdict used another rule set are judged, so an
     interrupted rescan continues when run again and a finished one does nothing.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from rules import load_ruleset
     from rules.schema import Decision
     from worker.db import Store
     from worker.rescan import default_jobs, rescan
+    from worker.scan import progress_bar
 
     if decision is not None and decision not in {d.value for d in Decision}:
         raise typer.BadParameter(
@@ -536,15 +529,7 @@ def rescan_command(
     ruleset = load_ruleset(settings.rules_dir)
     with (
         Store.open(settings.database_url) as store,
-        Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
-        ) as progress,
+        progress_bar(stderr) as progress,
     ):
         task = progress.add_task("rescanning", total=None)
         summary = rescan(

@@ -17,7 +17,6 @@ PostgreSQL). Ads whose stored OCR text is identical are judged once per process.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -210,10 +209,9 @@ def rescan(
 
 def default_jobs() -> int:
     """Judging processes by default: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    from models.rapidocr import available_cores
+
+    return available_cores()
 
 
 __all__ = ["JUDGE_CHUNK", "RescanSummary", "default_jobs", "judge_stored", "rescan"]

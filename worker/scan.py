@@ -230,15 +230,7 @@ def run_scan(
         cache = MemoryCache(known=_stored_ocr(store, images, engine))
         with (
             Scanner(settings, engine, ruleset, jobs=workers, cache=cache) as scanner,
-            Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as progress,
+            progress_bar(err) as progress,
         ):
             task = progress.add_task("scanning", total=len(images))
             for result in scanner.run(images):
@@ -265,6 +257,20 @@ def run_scan(
         out.print(table)
         out.print(_summary_line(summary, workers, settings), markup=False, highlight=False)
     return 0
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress bar of long commands: drawn on ``console`` only when it is a terminal,
+    and gone when the work is done."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
 
 
 def _stored_ocr(
@@ -325,5 +331,6 @@ __all__ = [
     "Scanner",
     "default_jobs",
     "find_images",
+    "progress_bar",
     "run_scan",
 ]
