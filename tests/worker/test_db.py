@@ -9,7 +9,7 @@ import io
 import json
 import multiprocessing
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any
 
@@ -394,6 +394,17 @@ def test_rulesets_are_stored_once_and_their_content_filled_in_later(store: Store
     store.ensure_ruleset("rules-v1", {"rules": []})  # the version is a content hash: kept
     assert store.get_ruleset("rules-v1") == {"rules": [{"id": "absolute.first"}]}
     assert count(store, "rulesets") == 1
+
+
+def test_times_past_the_ends_of_the_calendar_in_utc_filter_like_any_other(store: Store) -> None:
+    sub = store.add_submission("ab" * 32, "upload")
+    store.record_verdict(sub, verdict(Decision.PASS, created=T0))
+    # 0001-01-01 00:00 at UTC+1 minute is before year 1 in UTC; 9999-12-31 23:59 at
+    # UTC-1 minute is after year 9999. Neither can be written as a UTC datetime.
+    first = datetime(1, 1, 1, tzinfo=timezone(timedelta(minutes=1)))
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(minutes=-1)))
+    assert [v.submission for v in store.current_verdicts(since=first)] == [sub]
+    assert store.current_verdicts(since=last) == []
 
 
 def test_current_verdicts_filter_by_decision_since_and_limit(store: Store) -> None:

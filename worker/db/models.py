@@ -97,10 +97,22 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Aware -> UTC (naive values are taken to be UTC already)."""
+        """Aware -> UTC (naive values are taken to be UTC already).
+
+        A time whose UTC form falls outside the years 1-9999 (``0001-01-01T00:00+00:01``)
+        is clamped to the first or last representable instant, which compares with every
+        stored time exactly as the unclamped value would.
+        """
         if value is None:
             return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        else:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                edge = datetime.min if value.year == datetime.min.year else datetime.max
+                value = edge.replace(tzinfo=UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
