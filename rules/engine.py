@@ -6,7 +6,11 @@ the normalised text; RE2 patterns are screened with one ``re2.Filter`` pass (RE2
 literal-atom prefilter) and only the patterns that occur are run for their positions.
 A hit is then dropped when
 
+* its rule does not apply to the ad's declared industry (``industries`` /
+  ``exempt_industries``; an ad that declares none gets every rule),
 * it lies inside an occurrence of one of its rule's exception phrases (第一 in 第一步),
+* a match of one of its rule's exception patterns covers it, searched in a window of
+  ``CONTEXT_WINDOW`` characters either side (第一 in 第一本, 最高 in 最高温度30°C),
 * it starts or ends inside an ASCII word (no1 in "piano 1", top1 in "top10"), or
 * another hit of the same rule contains it (第一 inside 销量第一).
 """
@@ -25,10 +29,28 @@ import numpy as np
 import re2
 
 from rules.normalize import NormalizedText, Normalizer
-from rules.schema import CategorySpec, Decision, RuleSpec, Severity
+from rules.schema import CategorySpec, Decision, IndustrySpec, RuleSpec, Severity, expand_macros
+from worker.errors import AdreviewError
 
 _PHRASE = 0
 _EXCEPTION = 1
+
+#: How far (normalised characters) either side of a hit exception patterns look.
+CONTEXT_WINDOW = 24
+
+#: The name of the pattern group that exceptions must cover; the whole match is reported.
+CORE_GROUP = "core"
+
+
+class UnknownIndustry(AdreviewError):
+    """An ad declared an industry the rule set does not know."""
+
+    def __init__(self, industry: str, known: Sequence[str]) -> None:
+        self.industry = industry
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown industry {industry!r}; known: {', '.join(self.known) or 'none declared'}"
+        )
 
 
 def re2_options() -> Any:
@@ -96,7 +118,16 @@ class CompiledRule:
     spec: RuleSpec
     phrases: dict[str, str]  # normalised -> as written
     exceptions: frozenset[str]  # normalised
-    patterns: tuple[Any, ...]  # compiled re2 patterns, in spec order
+    patterns: tuple[Any, ...]  # compiled re2 patterns (macros expanded), in spec order
+    exception_patterns: tuple[Any, ...] = ()
+
+    def applies_to(self, industry: str | None) -> bool:
+        """Whether the rule judges an ad of ``industry`` (None: undeclared, every rule)."""
+        if industry is None:
+            return True
+        if industry in self.spec.exempt_industries:
+            return False
+        return not self.spec.industries or industry in self.spec.industries
 
 
 @dataclass(slots=True)
@@ -106,6 +137,11 @@ class _Hit:
     end: int
     phrase: str
     pattern: str | None = None
+    core: tuple[int, int] | None = None  # what exceptions must cover; None: the whole hit
+
+    @property
+    def core_span(self) -> tuple[int, int]:
+        return self.core if self.core is not None else (self.start, self.end)
 
 
 @dataclass(frozen=True)
@@ -120,6 +156,7 @@ class RuleSet:
     rules: tuple[CompiledRule, ...]
     version: str
     sources: tuple[str, ...] = ()
+    industries: dict[str, IndustrySpec] = field(default_factory=dict)
     normalizer: Normalizer = field(default_factory=Normalizer, repr=False, compare=False)
     _automaton: Any = field(default=None, repr=False, compare=False)
     _entries: tuple[tuple[tuple[int, int, str], ...], ...] = field(
@@ -129,6 +166,7 @@ class RuleSet:
     _pattern_index: tuple[tuple[int, Any], ...] = field(default=(), repr=False, compare=False)
     _max_exception: int = field(default=0, repr=False, compare=False)
     _rejects: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+    _skipped: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -136,6 +174,7 @@ class RuleSet:
         categories: Sequence[CategorySpec],
         rules: Sequence[RuleSpec],
         sources: Sequence[str] = (),
+        industries: Sequence[IndustrySpec] = (),
     ) -> RuleSet:
         """Compile validated specs (the loader has already checked them)."""
         normalizer = Normalizer()
@@ -149,7 +188,10 @@ class RuleSet:
                     spec=spec,
                     phrases=phrases,
                     exceptions=frozenset(normalizer.fold(x) for x in spec.exceptions),
-                    patterns=tuple(re2.compile(p, re2_options()) for p in spec.patterns),
+                    patterns=tuple(compile_pattern(p) for p in spec.patterns),
+                    exception_patterns=tuple(
+                        compile_pattern(p) for p in spec.exception_patterns
+                    ),
                 )
             )
 
@@ -166,7 +208,7 @@ class RuleSet:
                 entries[key].append((_EXCEPTION, index, key))
                 max_exception = max(max_exception, len(key))
             for source, regex in zip(rule.spec.patterns, rule.patterns, strict=True):
-                pattern_filter.Add(source, re2_options())
+                pattern_filter.Add(expand_macros(source), re2_options())
                 pattern_index.append((index, regex))
         keys = list(entries)
         automaton = (
@@ -177,12 +219,17 @@ class RuleSet:
         if pattern_index:
             pattern_filter.Compile()
 
-        version = ruleset_version(categories, rules)
+        version = ruleset_version(categories, rules, industries)
         return cls(
             categories={c.id: c for c in categories},
             rules=tuple(compiled),
             version=version,
             sources=tuple(sources),
+            industries={i.id: i for i in industries},
+            _skipped={
+                i.id: frozenset(k for k, r in enumerate(compiled) if not r.applies_to(i.id))
+                for i in industries
+            },
             normalizer=normalizer,
             _automaton=automaton,
             _entries=tuple(tuple(entries[k]) for k in keys),
@@ -199,12 +246,23 @@ class RuleSet:
         """Rules that take part in matching."""
         return [r for r in self.rules if r.spec.enabled]
 
-    def match(self, text: str) -> list[Match]:
-        """Every violation in ``text``, ordered by position then rule id."""
-        return self.match_normalized(self.normalizer.normalize(text))
+    def check_industry(self, industry: str | None) -> None:
+        """Raise ``UnknownIndustry`` unless ``industry`` is None or declared by the set."""
+        if industry is not None and industry not in self.industries:
+            raise UnknownIndustry(industry, list(self.industries))
 
-    def match_normalized(self, norm: NormalizedText) -> list[Match]:
+    def match(self, text: str, industry: str | None = None) -> list[Match]:
+        """Every violation in ``text``, ordered by position then rule id.
+
+        ``industry`` (an id the rule set declares) limits matching to the rules that
+        apply to ads of that industry; None applies every rule.
+        """
+        return self.match_normalized(self.normalizer.normalize(text), industry)
+
+    def match_normalized(self, norm: NormalizedText, industry: str | None = None) -> list[Match]:
         """Like ``match`` for a text already normalised with this rule set's normaliser."""
+        self.check_industry(industry)
+        skipped = self._skipped.get(industry, frozenset()) if industry is not None else None
         text = norm.text
         if not text:
             return []
@@ -226,27 +284,38 @@ class RuleSet:
         if self._pattern_filter is not None:
             for position in self._pattern_filter.Match(text) or ():
                 rule_index, regex = self._pattern_index[position]
+                if skipped and rule_index in skipped:
+                    continue
+                core = regex.groupindex.get(CORE_GROUP, 0)
                 for found in regex.finditer(text):
                     start, end = found.span()
                     if end > start:
-                        hits.append(_Hit(rule_index, start, end, found.group(0), regex.pattern))
+                        span = found.span(core) if core else None
+                        hits.append(
+                            _Hit(rule_index, start, end, found.group(0), regex.pattern,
+                                 span if span is not None and span[0] >= 0 else None)
+                        )
+        rules = self.rules
         kept = [
             h
             for h in hits
-            if not (h.rule in excused and self._excused(h, excused[h.rule]))
+            if not (skipped and h.rule in skipped)
+            and not (h.rule in excused and self._excused(h, excused[h.rule]))
+            and not (rules[h.rule].exception_patterns and _in_context(h, text, rules[h.rule]))
             and not _splits_word(norm, h.start, h.end)
         ]
         return self._to_matches(_drop_contained(kept, self._rejects), norm)
 
-    def judge(self, text: str) -> Judgement:
-        """The decision for ``text`` with its matches."""
-        matches = self.match(text)
+    def judge(self, text: str, industry: str | None = None) -> Judgement:
+        """The decision for ``text`` (an ad of ``industry``, if given) with its matches."""
+        matches = self.match(text, industry)
         return Judgement(decide(m.severity for m in matches), tuple(matches))
 
     def _excused(self, hit: _Hit, starts: dict[int, int]) -> bool:
-        """Whether an exception occurrence of the hit's rule covers the hit."""
-        for start in range(max(0, hit.end - self._max_exception), hit.start + 1):
-            if starts.get(start, -1) >= hit.end:
+        """Whether an exception occurrence of the hit's rule covers the hit's core."""
+        begin, end = hit.core_span
+        for start in range(max(0, end - self._max_exception), begin + 1):
+            if starts.get(start, -1) >= end:
                 return True
         return False
 
@@ -255,7 +324,7 @@ class RuleSet:
             return []
         origin = norm.origin
         starts = origin[np.fromiter((h.start for h in hits), np.int64, len(hits))].tolist()
-        ends = (origin[np.fromiter((h.end - 1 for h in hits), np.int64, len(hits))] + 1).tolist()
+        ends = norm.ends[np.fromiter((h.end - 1 for h in hits), np.int64, len(hits))].tolist()
         original = norm.original
         specs = [rule.spec for rule in self.rules]
         matches = []
@@ -275,6 +344,32 @@ class RuleSet:
             )
         matches.sort(key=lambda m: (m.start, -m.end, m.rule))
         return matches
+
+
+def compile_pattern(pattern: str) -> Any:
+    """A rule pattern compiled for matching: macros expanded, RE2 options set."""
+    return re2.compile(expand_macros(pattern), re2_options())
+
+
+def _in_context(hit: _Hit, text: str, rule: CompiledRule) -> bool:
+    """Whether a match of one of the rule's exception patterns covers the hit's core.
+
+    Searched from ``CONTEXT_WINDOW`` characters before the core to as many after it; a
+    match that starts too late to cover the core ends the search for that pattern.
+    """
+    begin, end = hit.core_span
+    low = max(0, begin - CONTEXT_WINDOW)
+    high = min(len(text), end + CONTEXT_WINDOW)
+    for regex in rule.exception_patterns:
+        position = low
+        while position <= begin:
+            found = regex.search(text, position, high)
+            if found is None or found.start() > begin:
+                break
+            if found.end() >= end:
+                return True
+            position = found.start() + 1
+    return False
 
 
 def _word_class(ch: str) -> int:
@@ -336,13 +431,24 @@ def _drop_contained(hits: list[_Hit], rejects: frozenset[int]) -> list[_Hit]:
     ]
 
 
-def ruleset_version(categories: Sequence[CategorySpec], rules: Sequence[RuleSpec]) -> str:
+def ruleset_version(
+    categories: Sequence[CategorySpec],
+    rules: Sequence[RuleSpec],
+    industries: Sequence[IndustrySpec] = (),
+) -> str:
     """A content hash of a rule set: the same rules give the same version, however laid out."""
-    canonical = {
+    canonical: dict[str, Any] = {
         "categories": sorted(
             (c.model_dump(mode="json") for c in categories), key=lambda c: c["id"]
         ),
-        "rules": sorted((r.model_dump(mode="json") for r in rules), key=lambda r: r["id"]),
+        "rules": sorted(
+            (r.model_dump(mode="json", exclude_defaults=True) for r in rules),
+            key=lambda r: r["id"],
+        ),
     }
+    if industries:
+        canonical["industries"] = sorted(
+            (i.model_dump(mode="json") for i in industries), key=lambda i: i["id"]
+        )
     blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -4,8 +4,9 @@ Every problem is reported as ``file:line: what is wrong``, and all of them are c
 before failing, so a rule editor fixes a file in one round. Checked: YAML syntax,
 duplicate keys, unknown keys, missing fields, wrong types, empty phrases, phrases that
 normalise to nothing, duplicate rule and category ids, unknown categories and
-severities, patterns RE2 cannot compile (with RE2's reason) or that match empty text,
-and exceptions that cannot excuse any hit of their rule.
+severities, patterns and exception patterns RE2 cannot compile (with RE2's reason) or
+that match empty text, exceptions that cannot excuse any hit of their rule, duplicate
+industry ids and industries a rule names that no file declares.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from rules.engine import RuleSet, re2_options
+from rules.engine import CORE_GROUP, RuleSet, compile_pattern
 from rules.normalize import Normalizer
-from rules.schema import CategorySpec, RuleFile, RuleSpec
+from rules.schema import CategorySpec, IndustrySpec, RuleFile, RuleSpec
 from worker.errors import RuleError, RuleProblem
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
@@ -162,28 +163,38 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
 
 
-def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
-    """Cross-file and semantic checks on schema-valid files."""
-    normalizer = Normalizer()
-    categories: dict[str, str] = {}
+def _declared(
+    parsed: list[_Parsed], key: str, what: str, problems: list[RuleProblem]
+) -> dict[str, str]:
+    """The ids declared under ``key`` in every file, each with where it was first declared."""
+    seen: dict[str, str] = {}
     for p in parsed:
-        for i, category in enumerate(p.model.categories):
-            line = p.lines.line(("categories", i, "id"))
-            if category.id in categories:
+        items: list[CategorySpec | IndustrySpec] = getattr(p.model, key)
+        for i, item in enumerate(items):
+            line = p.lines.line((key, i, "id"))
+            if item.id in seen:
                 problems.append(
                     RuleProblem(
-                        p.file,
-                        line,
-                        f"duplicate category id {category.id!r} "
-                        f"(first declared at {categories[category.id]})",
+                        p.file, line,
+                        f"duplicate {what} id {item.id!r} (first declared at {seen[item.id]})",
                     )
                 )
             else:
-                categories[category.id] = f"{p.file}:{line}"
+                seen[item.id] = f"{p.file}:{line}"
+    return seen
+
+
+def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
+    """Cross-file and semantic checks on schema-valid files."""
+    normalizer = Normalizer()
+    categories = _declared(parsed, "categories", "category", problems)
+    industries = _declared(parsed, "industries", "industry", problems)
     rule_ids: dict[str, str] = {}
     for p in parsed:
         for i, rule in enumerate(p.model.rules):
-            for line, message in _check_rule(rule, normalizer, set(categories), p.lines, i):
+            for line, message in _check_rule(
+                rule, normalizer, set(categories), set(industries), p.lines, i
+            ):
                 problems.append(RuleProblem(p.file, line, message))
             line = p.lines.line(("rules", i, "id"))
             if rule.id in rule_ids:
@@ -198,8 +209,35 @@ def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
                 rule_ids[rule.id] = f"{p.file}:{line}"
 
 
+def _compile(
+    rule: RuleSpec, key: str, patterns: list[str], at: Any
+) -> Iterator[tuple[int | None, str] | Any]:
+    """Compile each pattern, yielding a compiled regex or a located problem."""
+    label = "pattern" if key == "patterns" else "exception pattern"
+    for j, pattern in enumerate(patterns):
+        try:
+            regex = compile_pattern(pattern)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+            yield (at(key, j), f"rule {rule.id!r}: {label} {pattern!r} does not compile: {reason}")
+            continue
+        if regex.search("") is not None:
+            yield at(key, j), f"rule {rule.id!r}: {label} {pattern!r} matches empty text"
+            continue
+        others = sorted(set(regex.groupindex) - {CORE_GROUP})
+        if others:
+            yield (
+                at(key, j),
+                f"rule {rule.id!r}: {label} {pattern!r}: the only named group may be "
+                f"{CORE_GROUP!r} (found {', '.join(others)})",
+            )
+            continue
+        yield regex
+
+
 def _check_rule(
-    rule: RuleSpec, normalizer: Normalizer, categories: set[str], lines: _LineMap, index: int
+    rule: RuleSpec, normalizer: Normalizer, categories: set[str], industries: set[str],
+    lines: _LineMap, index: int,
 ) -> Iterator[tuple[int | None, str]]:
     def at(*path: str | int) -> int | None:
         return lines.line(("rules", index, *path))
@@ -209,6 +247,20 @@ def _check_rule(
         yield (
             at("category"),
             f"rule {rule.id!r}: unknown category {rule.category!r} (known: {known})",
+        )
+    for key in ("industries", "exempt_industries"):
+        for j, industry in enumerate(getattr(rule, key)):
+            if industry not in industries:
+                known = ", ".join(sorted(industries)) or "none declared"
+                yield (
+                    at(key, j),
+                    f"rule {rule.id!r}: unknown industry {industry!r} (known: {known})",
+                )
+    overlap = set(rule.industries) & set(rule.exempt_industries)
+    if overlap:
+        yield (
+            at("exempt_industries"),
+            f"rule {rule.id!r}: {', '.join(sorted(overlap))} both limited to and exempt",
         )
     if not rule.phrases and not rule.patterns:
         yield at(), f"rule {rule.id!r} has neither phrases nor patterns"
@@ -221,20 +273,14 @@ def _check_rule(
             yield at("phrases", j), f"rule {rule.id!r}: phrase {phrase!r} is only separators"
         folded.append(key)
     compiled = []
-    for j, pattern in enumerate(rule.patterns):
-        try:
-            regex = re2.compile(pattern, re2_options())
-        except re2.error as exc:
-            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-            yield (
-                at("patterns", j),
-                f"rule {rule.id!r}: pattern {pattern!r} does not compile: {reason}",
-            )
-            continue
-        if regex.search("") is not None:
-            yield at("patterns", j), f"rule {rule.id!r}: pattern {pattern!r} matches empty text"
-            continue
-        compiled.append(regex)
+    for item in _compile(rule, "patterns", rule.patterns, at):
+        if isinstance(item, tuple):
+            yield item
+        else:
+            compiled.append(item)
+    for item in _compile(rule, "exception_patterns", rule.exception_patterns, at):
+        if isinstance(item, tuple):
+            yield item
     for j, exception in enumerate(rule.exceptions):
         key = normalizer.fold(exception)
         if not key:
@@ -269,7 +315,8 @@ def load_ruleset(directory: Path | str) -> RuleSet:
     if problems:
         raise RuleError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     categories: list[CategorySpec] = [c for p in parsed for c in p.model.categories]
+    industries: list[IndustrySpec] = [i for p in parsed for i in p.model.industries]
     rules: list[RuleSpec] = [r for p in parsed for r in p.model.rules]
     if not rules:
         raise RuleError([RuleProblem(str(root), None, "the rule set has no rules")])
-    return RuleSet.build(categories, rules, sources=[str(p) for p in files])
+    return RuleSet.build(categories, rules, sources=[str(p) for p in files], industries=industries)

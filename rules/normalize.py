@@ -14,12 +14,26 @@ per-character fold:
 3. case folding;
 4. traditional to simplified, per character (OpenCC's t2s table);
 5. digit variants NFKC leaves alone (❶ ➀ ➊ ⓵) become ASCII digits, and the financial
-   numerals that only ever mean numbers (壹 贰 叁 柒 捌 玖) become 一 二 三 七 八 九.
+   numerals that only ever mean numbers (壹 贰 叁 柒 捌 玖) become 一 二 三 七 八 九;
+6. look-alikes become the character they imitate: rare Han variants that stand in for
+   a claim's characters (笫 for 第, 冣 for 最), strokes and kana that look like 一, and
+   Cyrillic or Greek letters and negative squared letters that look like Latin ones.
 
-Folding is per character, so the result maps back: ``origin[j]`` is the index in the
-original text of the character that produced normalised character ``j``. A match
-``[s, e)`` in the normalised text covers ``[origin[s], origin[e - 1] + 1)`` of the
-original, inner separators included.
+Then a few folds that need the neighbouring characters, on the folded text:
+
+* a sentence mark between single characters is a separator (全，网，第，一), while one
+  between longer clauses is kept (第一，第二);
+* ``+ = < >`` between two Han characters are separators (全+网+第+一), kept beside
+  digits (100+);
+* inside Latin tokens, 0 after a letter reads o (N0.1, T0P1) and l or i before a digit
+  reads 1 (l00%);
+* pinyin standing alone beside Han text for the characters that carry a claim: zui (最),
+  di yi / di 1 (第一), ding (顶), ji before 品/致/佳 (极).
+
+The result maps back: normalised character ``j`` came from original characters
+``[origin[j], origin_end[j])`` (one character, or a pinyin syllable). A match ``[s, e)``
+in the normalised text covers ``[origin[s], origin_end[e - 1])`` of the original, inner
+separators included.
 
 Speed matters (every OCR line of every ad goes through here): the fold is computed
 once per distinct character and cached, the text is rewritten with ``str.translate``
@@ -28,6 +42,7 @@ and the offset map is built with numpy, so the per-character work runs in C.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -66,6 +81,35 @@ _SEPARATOR_CATEGORIES = frozenset(
 _KEPT_SYMBOLS = frozenset("+=<>")
 
 _FINANCIAL_NUMERALS = {"壹": "一", "贰": "二", "叁": "三", "柒": "七", "捌": "八", "玖": "九"}
+
+
+#: Rare look-alikes written in place of a claim's characters, and strokes or kana that
+#: look like 一. Only characters ordinary text hardly ever uses belong here.
+_HAN_LOOKALIKES = {
+    "笫": "第", "苐": "第",
+    "冣": "最", "朂": "最", "㝡": "最",
+    "囯": "国", "圀": "国",
+    "効": "效", "傚": "效",
+    "瘉": "愈", "毉": "医",
+    "ー": "一", "㇐": "一", "ㄧ": "一", "─": "一", "━": "一",
+}
+
+#: Cyrillic and Greek letters (after case folding) that look like Latin ones: Т0Р1, NО.1.
+_LATIN_LOOKALIKES = dict(
+    zip("аеорсхутнкмвіјѕοτρανβεικμχυζ", "aeopcxythkmbijsotpanbeikmxuz", strict=True)
+)
+
+
+def _letter_variants() -> dict[str, str]:
+    table: dict[str, str] = {}
+    # Negative circled 🅐-🅩 and negative squared 🅰-🆉 capital letters (no NFKC form).
+    for start in (0x1F150, 0x1F170):
+        for k in range(26):
+            table[chr(start + k)] = chr(ord("a") + k)
+    return table
+
+
+_LETTER_VARIANTS = _letter_variants()
 
 
 def _digit_variants() -> dict[str, str]:
@@ -115,6 +159,10 @@ def fold_char(ch: str) -> str:
     """The normalised form of one character: '' for a separator, else one or more chars."""
     if ch in _DIGIT_VARIANTS:
         return _DIGIT_VARIANTS[ch]
+    if ch in _LETTER_VARIANTS:
+        return _LETTER_VARIANTS[ch]
+    if ch in _HAN_LOOKALIKES:
+        return _HAN_LOOKALIKES[ch]
     t2s = _t2s_table()
     out = []
     for c in unicodedata.normalize("NFKC", ch).casefold():
@@ -122,8 +170,32 @@ def fold_char(ch: str) -> str:
         if len(c) == 1 and _is_separator(c):
             continue
         c = t2s.get(c, c)
-        out.append(_FINANCIAL_NUMERALS.get(c, c))
+        c = _FINANCIAL_NUMERALS.get(c, c)
+        out.append(_HAN_LOOKALIKES.get(c, _LATIN_LOOKALIKES.get(c, c)))
     return "".join(out)
+
+
+_HAN = "\u3400-\u9fff\uf900-\ufaff"
+_SENTENCE = ",;:!?、。"
+#: A sentence mark with a single character (not a digit) on each side, each itself
+#: bounded by a sentence mark or the end: 全，网，第，一.
+_LONE_MARK = re.compile(
+    f"(?<![^{_SENTENCE}])[^{_SENTENCE}%\\d]([{_SENTENCE}])(?=[^{_SENTENCE}%\\d](?:[{_SENTENCE}]|$))"
+)
+_HAN_JOINER = re.compile(f"(?<=[{_HAN}])[+=<>](?=[{_HAN}])")
+#: Characters that start one of the context folds; texts without any skip them all.
+_CONTEXT_TRIGGER = re.compile(f"[{_SENTENCE}+=<>a-z]")
+_ZERO_AFTER_LETTER = re.compile("(?<=[a-z])0")
+_ONE_BEFORE_DIGIT = re.compile("(?<![a-z])[li](?=\\d)")
+#: Pinyin tokens (whole ASCII-letter runs) that fold to the claim character they spell,
+#: with the Han context each needs: (token, replacement, context pattern on the text
+#: around it: before, after).
+_PINYIN = re.compile(
+    f"(?<![a-z])(?:(zui)(?=[{_HAN}])|(?<=[{_HAN}])(zui)|(diyi|di(?=[一1]))"
+    f"|(?<=第)(yi)|(ding)(?=[{_HAN}])|(ji)(?=[品致佳]))(?![a-z])"
+)
+_PINYIN_CHARS = {"zui": "最", "diyi": "第一", "di": "第", "yi": "一",
+                 "ding": "顶", "ji": "极"}
 
 
 @dataclass(frozen=True)
@@ -133,10 +205,17 @@ class NormalizedText:
     original: str
     text: str
     origin: npt.NDArray[np.int64]
+    #: Where each normalised character's source ends; None means ``origin + 1``.
+    origin_end: npt.NDArray[np.int64] | None = None
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original-text span ``[a, b)`` that normalised ``[start, end)`` came from."""
-        return int(self.origin[start]), int(self.origin[end - 1]) + 1
+        return int(self.origin[start]), int(self.ends[end - 1])
+
+    @property
+    def ends(self) -> npt.NDArray[np.int64]:
+        """``origin_end``, filled in when the fold kept one source character per output."""
+        return self.origin + 1 if self.origin_end is None else self.origin_end
 
     def gap_before(self, index: int) -> bool:
         """Whether dropped separators (or the text's start) lie before normalised ``index``."""
@@ -144,7 +223,7 @@ class NormalizedText:
             return True
         if index >= len(self.text):
             return True
-        return bool(self.origin[index] - self.origin[index - 1] > 1)
+        return bool(self.origin[index] > self.ends[index - 1])
 
 
 @cache
@@ -205,11 +284,20 @@ class Normalizer:
     """
 
     def fold(self, text: str) -> str:
-        """The normalised text alone, without the offset map (rule phrases use this)."""
-        return text.translate(_TABLE)
+        """The normalised text alone (rule phrases use this): the same fold as ``normalize``."""
+        folded = text.translate(_TABLE)
+        if _CONTEXT_TRIGGER.search(folded) is None:
+            return folded
+        return self.normalize(text).text
 
     def normalize(self, text: str) -> NormalizedText:
         """Normalise ``text`` and map every normalised character to its origin."""
+        norm = self._fold_chars(text)
+        if _CONTEXT_TRIGGER.search(norm.text) is None:
+            return norm
+        return _fold_context(norm)
+
+    def _fold_chars(self, text: str) -> NormalizedText:
         if not text:
             return NormalizedText(text, text, np.zeros(0, dtype=np.int64))
         arrays = _arrays()
@@ -220,7 +308,7 @@ class Normalizer:
         lengths = arrays.length[codepoints]
         if lengths.max() > 1:
             # An expansion (™ -> tm): rare, so the general path may be slower.
-            folded = self.fold(text)
+            folded = text.translate(_TABLE)
             origin = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
             return NormalizedText(text, folded, origin)
         kept = lengths.astype(bool)
@@ -232,3 +320,50 @@ class Normalizer:
             mapped = arrays.single[codepoints[kept]]
         folded = mapped.astype("<u4").tobytes().decode("utf-32-le")
         return NormalizedText(text, folded, origin)
+
+
+def _fold_context(norm: NormalizedText) -> NormalizedText:
+    """The folds that look at neighbouring characters (see the module docstring)."""
+    text = norm.text
+    drop = [m.start(1) for m in _LONE_MARK.finditer(text)]
+    drop += [m.start() for m in _HAN_JOINER.finditer(text)]
+    origin = norm.origin
+    ends = norm.origin_end
+    if drop:
+        keep = np.ones(len(text), dtype=bool)
+        keep[drop] = False
+        text = "".join(np.array(list(text), dtype=object)[keep])
+        origin = origin[keep]
+        ends = None if ends is None else ends[keep]
+    if "l" in text or "i" in text:
+        text = _ONE_BEFORE_DIGIT.sub("1", text)
+    if "0" in text:
+        text = _ZERO_AFTER_LETTER.sub("o", text)
+    pinyin = list(_PINYIN.finditer(text))
+    if pinyin:
+        if ends is None:
+            ends = origin + 1
+        pieces: list[str] = []
+        starts: list[npt.NDArray[np.int64]] = []
+        stops: list[npt.NDArray[np.int64]] = []
+        last = 0
+        for found in pinyin:
+            begin, end = found.span()
+            pieces.append(text[last:begin])
+            starts.append(origin[last:begin])
+            stops.append(ends[last:begin])
+            token = found.group(0)
+            chars = _PINYIN_CHARS[token]
+            # Each claim character stands for an equal share of the token's letters.
+            cuts = [begin + (end - begin) * k // len(chars) for k in range(len(chars) + 1)]
+            pieces.append(chars)
+            starts.append(origin[cuts[:-1]])
+            stops.append(ends[[c - 1 for c in cuts[1:]]])
+            last = end
+        pieces.append(text[last:])
+        starts.append(origin[last:])
+        stops.append(ends[last:])
+        text = "".join(pieces)
+        origin = np.concatenate(starts)
+        ends = np.concatenate(stops)
+    return NormalizedText(norm.original, text, origin, ends)

@@ -13,12 +13,19 @@ A rule folder holds YAML files; each may declare ``categories`` and ``rules``::
         phrases: [全网第一, 销量第一]
         patterns: ['(?:no|top)1']
         exceptions: [第一步, 第一时间]
+        exception_patterns: ['第一(?:本|条|行)']
         description: 以“第一”自称排名
         reference: 《广告法》第九条第三项
 
+A file may also declare ``industries`` (``id`` and ``name``); a rule may then name the
+industries it is limited to (``industries``) or exempt in (``exempt_industries``).
+
 Phrases and exceptions are written as people read them; they are normalised the same
 way as the OCR text (full-width to half-width, lower case, traditional to simplified,
-separators removed). Patterns are RE2 expressions run on that normalised text.
+separators removed). Patterns are RE2 expressions run on that normalised text; they
+may use the numeral macros of ``PATTERN_MACROS`` (``{num}``, ``{pct}``, ``{dur}``) and a
+group named ``core``, the part of the match that exceptions must cover (the whole match
+is what is reported).
 """
 
 from __future__ import annotations
@@ -28,6 +35,32 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+#: A number as ad copy writes it: digits (``.`` is a separator, so 99.9 reads 999) or
+#: Chinese numerals (十五, 两, 一百二十).
+_NUM = "(?:\\d+|[零〇一二两三四五六七八九十百千万]+)"
+
+#: Macros a pattern may use, expanded before RE2 compiles it. Written for rule editors:
+#: ``{num}天见效`` reads better than the class it stands for.
+PATTERN_MACROS: dict[str, str] = {
+    # a number in digits or Chinese numerals
+    "num": _NUM,
+    # a percentage: 99%, 百分之九十九, 百分百
+    "pct": f"(?:{_NUM}%|百分之{_NUM}|百分百)",
+    # a duration: 7天, 三个月, 两周, 30分钟, 一个疗程
+    "dur": f"(?:{_NUM}|半)个?(?:天|日|晚|夜|周|星期|礼拜|月|年|小时|钟头|分钟|秒|疗程)",
+}
+
+
+def expand_macros(pattern: str) -> str:
+    """``pattern`` with every ``{name}`` of ``PATTERN_MACROS`` replaced by its expression.
+
+    RE2 reads a brace not followed by digits as a literal, so the names cannot clash
+    with repetition counts such as ``{2,4}``.
+    """
+    for name, expression in PATTERN_MACROS.items():
+        pattern = pattern.replace("{" + name + "}", expression)
+    return pattern
 
 
 class Severity(StrEnum):
@@ -59,6 +92,14 @@ class CategorySpec(_Strict):
     reference: str = Field(default="", description="The law or regulation behind it.")
 
 
+class IndustrySpec(_Strict):
+    """An industry a submission may declare; rules may be limited to or exempt in it."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Stable identifier, e.g. `cosmetics`.")
+    name: str = Field(min_length=1, description="Human-readable name, e.g. 化妆品.")
+    description: str = Field(default="", description="What ads the industry covers.")
+
+
 class RuleSpec(_Strict):
     """One rule: the phrases and patterns it bans, and the contexts that excuse them."""
 
@@ -82,6 +123,22 @@ class RuleSpec(_Strict):
         description="Context phrases: a hit lying inside one of these is not a violation "
         "(e.g. 第一步 for 第一).",
     )
+    exception_patterns: list[str] = Field(
+        default_factory=list,
+        description="RE2 expressions on the normalised text around a hit: a hit that a match "
+        "of one of these covers is not a violation (e.g. `第一(?:本|条|行)` for ordinals, "
+        "`最(?:高|低)\\p{Han}{0,6}\\d` for measurements).",
+    )
+    industries: list[str] = Field(
+        default_factory=list,
+        description="When given, the rule applies only to ads of these industries (and to "
+        "ads that declare none).",
+    )
+    exempt_industries: list[str] = Field(
+        default_factory=list,
+        description="Industries whose ads the rule does not apply to (e.g. `medical` for "
+        "治疗, which a licensed medical ad may say).",
+    )
     description: str = Field(default="", description="Why the rule exists, for reviewers.")
     reference: str = Field(default="", description="The legal basis, e.g. 《广告法》第九条.")
     enabled: bool = Field(
@@ -93,4 +150,5 @@ class RuleFile(_Strict):
     """The top level of one rule YAML file."""
 
     categories: list[CategorySpec] = Field(default_factory=list)
+    industries: list[IndustrySpec] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
