@@ -42,7 +42,6 @@ and the offset map is built with numpy, so the per-character work runs in C.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -175,25 +174,8 @@ def fold_char(ch: str) -> str:
     return "".join(out)
 
 
-_HAN = "\u3400-\u9fff\uf900-\ufaff"
 _SENTENCE = ",;:!?、。"
-#: A sentence mark with a single character (not a digit) on each side, each itself
-#: bounded by a sentence mark or the end: 全，网，第，一.
-_LONE_MARK = re.compile(
-    f"(?<![^{_SENTENCE}])[^{_SENTENCE}%\\d]([{_SENTENCE}])(?=[^{_SENTENCE}%\\d](?:[{_SENTENCE}]|$))"
-)
-_HAN_JOINER = re.compile(f"(?<=[{_HAN}])[+=<>](?=[{_HAN}])")
-#: Characters that start one of the context folds; texts without any skip them all.
-_CONTEXT_TRIGGER = re.compile(f"[{_SENTENCE}+=<>a-z]")
-_ZERO_AFTER_LETTER = re.compile("(?<=[a-z])0")
-_ONE_BEFORE_DIGIT = re.compile("(?<![a-z])[li](?=\\d)")
-#: Pinyin tokens (whole ASCII-letter runs) that fold to the claim character they spell,
-#: with the Han context each needs: (token, replacement, context pattern on the text
-#: around it: before, after).
-_PINYIN = re.compile(
-    f"(?<![a-z])(?:(zui)(?=[{_HAN}])|(?<=[{_HAN}])(zui)|(diyi|di(?=[一1]))"
-    f"|(?<=第)(yi)|(ding)(?=[{_HAN}])|(ji)(?=[品致佳]))(?![a-z])"
-)
+_JOINERS = "+=<>"
 _PINYIN_CHARS = {"zui": "最", "diyi": "第一", "di": "第", "yi": "一",
                  "ding": "顶", "ji": "极"}
 
@@ -285,17 +267,12 @@ class Normalizer:
 
     def fold(self, text: str) -> str:
         """The normalised text alone (rule phrases use this): the same fold as ``normalize``."""
-        folded = text.translate(_TABLE)
-        if _CONTEXT_TRIGGER.search(folded) is None:
-            return folded
         return self.normalize(text).text
 
     def normalize(self, text: str) -> NormalizedText:
         """Normalise ``text`` and map every normalised character to its origin."""
         norm = self._fold_chars(text)
-        if _CONTEXT_TRIGGER.search(norm.text) is None:
-            return norm
-        return _fold_context(norm)
+        return _fold_context(norm) if norm.text else norm
 
     def _fold_chars(self, text: str) -> NormalizedText:
         if not text:
@@ -322,48 +299,148 @@ class Normalizer:
         return NormalizedText(text, folded, origin)
 
 
+_MARK, _JOIN, _HANC, _LOWER, _DIGIT, _LI = 1, 2, 4, 8, 16, 32
+
+
+@lru_cache(maxsize=1)
+def _classes() -> npt.NDArray[np.uint8]:
+    """Character classes the context folds look at, by code point."""
+    table = np.zeros(0x110000, dtype=np.uint8)
+    for ch in _SENTENCE:
+        table[ord(ch)] |= _MARK
+    for ch in _JOINERS:
+        table[ord(ch)] |= _JOIN
+    for lo, hi in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)):
+        table[lo:hi] |= _HANC
+    table[ord("a") : ord("z") + 1] |= _LOWER
+    table[ord("0") : ord("9") + 1] |= _DIGIT
+    table[ord("l")] |= _LI
+    table[ord("i")] |= _LI
+    return table
+
+
+def _shifted(flags: npt.NDArray[np.uint8], by: int) -> npt.NDArray[np.uint8]:
+    """``flags`` moved ``by`` places (positive: the class of the character ``by`` before)."""
+    out = np.zeros_like(flags)
+    if by > 0:
+        out[by:] = flags[:-by]
+    else:
+        out[:by] = flags[-by:]
+    return out
+
+
 def _fold_context(norm: NormalizedText) -> NormalizedText:
-    """The folds that look at neighbouring characters (see the module docstring)."""
+    """The folds that look at neighbouring characters (see the module docstring).
+
+    Character classes are looked up for the whole text at once, so a text with nothing
+    to fold costs a few array operations.
+    """
     text = norm.text
-    drop = [m.start(1) for m in _LONE_MARK.finditer(text)]
-    drop += [m.start() for m in _HAN_JOINER.finditer(text)]
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").copy()
+    cls = _classes()[codes]
+    if not (cls & (_MARK | _JOIN | _LOWER)).any():
+        return norm
+    before, after = _shifted(cls, 1), _shifted(cls, -1)
+    before2, after2 = _shifted(cls, 2), _shifted(cls, -2)
+    n = len(codes)
+    index = np.arange(n)
+    # A sentence mark with one non-digit character on each side, each of those bounded
+    # by a mark or the text's end: 全，网，第，一.
+    single = ~(cls & (_MARK | _DIGIT)).astype(bool) & (codes != ord("%"))
+    lone = (
+        (cls & _MARK).astype(bool)
+        & _shifted(single.astype(np.uint8), 1).astype(bool)
+        & _shifted(single.astype(np.uint8), -1).astype(bool)
+        & ((before2 & _MARK).astype(bool) | (index < 2))
+        & ((after2 & _MARK).astype(bool) | (index >= n - 2))
+    )
+    joined = (
+        (cls & _JOIN).astype(bool) & (before & _HANC).astype(bool) & (after & _HANC).astype(bool)
+    )
+    # Inside Latin tokens: l or i before a digit reads 1 (l00%), 0 after a letter reads o.
+    one = (cls & _LI).astype(bool) & (after & _DIGIT).astype(bool) & ~(before & _LOWER).astype(bool)
+    codes[one] = ord("1")
+    was_one = _shifted(one.astype(np.uint8), 1).astype(bool)
+    zero = (codes == ord("0")) & (before & _LOWER).astype(bool) & ~was_one
+    codes[zero] = ord("o")
+    if one.any() or zero.any():
+        text = codes.tobytes().decode("utf-32-le")
     origin = norm.origin
     ends = norm.origin_end
-    if drop:
-        keep = np.ones(len(text), dtype=bool)
-        keep[drop] = False
-        text = "".join(np.array(list(text), dtype=object)[keep])
+    drop = lone | joined
+    if drop.any():
+        keep = ~drop
+        codes = codes[keep]
+        text = codes.tobytes().decode("utf-32-le")
         origin = origin[keep]
         ends = None if ends is None else ends[keep]
-    if "l" in text or "i" in text:
-        text = _ONE_BEFORE_DIGIT.sub("1", text)
-    if "0" in text:
-        text = _ZERO_AFTER_LETTER.sub("o", text)
-    pinyin = list(_PINYIN.finditer(text))
-    if pinyin:
-        if ends is None:
-            ends = origin + 1
-        pieces: list[str] = []
-        starts: list[npt.NDArray[np.int64]] = []
-        stops: list[npt.NDArray[np.int64]] = []
-        last = 0
-        for found in pinyin:
-            begin, end = found.span()
-            pieces.append(text[last:begin])
-            starts.append(origin[last:begin])
-            stops.append(ends[last:begin])
-            token = found.group(0)
-            chars = _PINYIN_CHARS[token]
-            # Each claim character stands for an equal share of the token's letters.
-            cuts = [begin + (end - begin) * k // len(chars) for k in range(len(chars) + 1)]
-            pieces.append(chars)
-            starts.append(origin[cuts[:-1]])
-            stops.append(ends[[c - 1 for c in cuts[1:]]])
-            last = end
-        pieces.append(text[last:])
-        starts.append(origin[last:])
-        stops.append(ends[last:])
-        text = "".join(pieces)
-        origin = np.concatenate(starts)
-        ends = np.concatenate(stops)
+        cls = _classes()[codes]
+    if (cls & _LOWER).any():
+        text, origin, ends = _fold_pinyin(text, cls, origin, ends)
     return NormalizedText(norm.original, text, origin, ends)
+
+
+def _fold_pinyin(
+    text: str,
+    cls: npt.NDArray[np.uint8],
+    origin: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64] | None,
+) -> tuple[str, npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
+    """Pinyin tokens for claim characters replaced, each output character mapped to its
+    share of the token's letters."""
+    lower = (cls & _LOWER).astype(bool).astype(np.int8)
+    edges = np.diff(np.concatenate(([0], lower, [0])))
+    run_starts = np.flatnonzero(edges == 1)
+    run_ends = np.flatnonzero(edges == -1)
+    short = (run_ends - run_starts >= 2) & (run_ends - run_starts <= 4)
+    found: list[tuple[int, int, str]] = []
+    for begin, end in zip(run_starts[short].tolist(), run_ends[short].tolist(), strict=True):
+        chars = _pinyin_at(text, begin, end)
+        if chars:
+            found.append((begin, end, chars))
+    if not found:
+        return text, origin, ends
+    if ends is None:
+        ends = origin + 1
+    pieces: list[str] = []
+    starts: list[npt.NDArray[np.int64]] = []
+    stops: list[npt.NDArray[np.int64]] = []
+    last = 0
+    for begin, end, chars in found:
+        pieces.append(text[last:begin])
+        starts.append(origin[last:begin])
+        stops.append(ends[last:begin])
+        # Each claim character stands for an equal share of the token's letters.
+        cuts = [begin + (end - begin) * k // len(chars) for k in range(len(chars) + 1)]
+        pieces.append(chars)
+        starts.append(origin[cuts[:-1]])
+        stops.append(ends[[c - 1 for c in cuts[1:]]])
+        last = end
+    pieces.append(text[last:])
+    starts.append(origin[last:])
+    stops.append(ends[last:])
+    return "".join(pieces), np.concatenate(starts), np.concatenate(stops)
+
+
+def _is_han(ch: str) -> bool:
+    return bool(_classes()[ord(ch)] & _HANC)
+
+
+def _pinyin_at(text: str, begin: int, end: int) -> str:
+    """The claim characters the letter run ``text[begin:end]`` spells here, or ''."""
+    syllable = text[begin:end]
+    prev = text[begin - 1] if begin > 0 else ""
+    nxt = text[end] if end < len(text) else ""
+    if syllable == "zui":
+        return "最" if (nxt and _is_han(nxt)) or (prev and _is_han(prev)) else ""
+    if syllable == "diyi":
+        return "第一"
+    if syllable == "di" and nxt in ("一", "1"):
+        return "第"
+    if syllable == "yi" and prev == "第":
+        return "一"
+    if syllable == "ding" and nxt and _is_han(nxt):
+        return "顶"
+    if syllable == "ji" and nxt in ("品", "致", "佳"):
+        return "极"
+    return ""
