@@ -108,10 +108,20 @@ def test_any_banned_phrase_rewritten_and_embedded_is_matched_exactly(
     evasion = rewrite(phrase, rng, ruleset)
     before = data.draw(st.text(alphabet, max_size=30), label="before")
     after = data.draw(st.text(alphabet, max_size=30), label="after")
+    if rule.exception_patterns:
+        # A rule whose exceptions read the surroundings (最佳 + a noun) judges the
+        # phrase standing on its own, as a slogan: a sentence of its own.
+        before, after = before + "。", "。" + after
     text = before + evasion + after
 
-    spans = {(m.rule, m.start, m.end) for m in ruleset.match(text)}
-    assert (rule.spec.id, len(before), len(before) + len(evasion)) in spans, (text, spans)
+    matches = ruleset.match(text)
+    spans = {(m.rule, m.start, m.end) for m in matches}
+    start, end = len(before), len(before) + len(evasion)
+    # A review hit that a reject hit covers is not reported twice (the reject says more).
+    covered = rule.spec.severity.value == "review" and any(
+        m.severity.value == "reject" and m.start <= start and end <= m.end for m in matches
+    )
+    assert (rule.spec.id, start, end) in spans or covered, (text, spans)
 
 
 @pytest.mark.parametrize("name", list(RULESETS))
