@@ -46,6 +46,18 @@ def _rules_dir(option: Path | None) -> Path:
     return option if option is not None else get_settings().rules_dir
 
 
+IndustryOption = Annotated[
+    str | None,
+    typer.Option("--industry", help="The ad's industry, an id the rule set declares: rules "
+                 "limited to or exempt in industries apply accordingly."),
+]
+
+
+def _unknown_industry(exc: Exception) -> typer.BadParameter:
+    """A refused ``--industry`` as a usage error (exit 2) naming the known industries."""
+    return typer.BadParameter(str(exc), param_hint="--industry")
+
+
 @rules_app.command("check")
 def rules_check(
     directory: Annotated[Path | None, typer.Argument(help="Rule folder to validate.")] = None,
@@ -78,9 +90,11 @@ def rules_test(
     file: Annotated[Path | None, typer.Option("--file", help="Read the text from a file.")] = None,
     rules: RulesDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON contract.")] = False,
+    industry: IndustryOption = None,
 ) -> None:
-    """Show which rules fire on a text, and the decision."""
+    """Show which rules fire on a text (an ad of ``--industry``, if given), and the decision."""
     from rules import load_ruleset
+    from rules.engine import UnknownIndustry
 
     if (text is None) == (file is None):
         raise typer.BadParameter("give either TEXT or --file PATH")
@@ -91,7 +105,10 @@ def rules_test(
         except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(f"cannot read {file}: {exc}") from None
     ruleset = load_ruleset(_rules_dir(rules))
-    judgement = ruleset.judge(text)
+    try:
+        judgement = ruleset.judge(text, industry)
+    except UnknownIndustry as exc:
+        raise _unknown_industry(exc) from None
     if as_json:
         print(json.dumps(judgement.to_dict(), ensure_ascii=False))
         return
@@ -246,15 +263,21 @@ def scan(
     jobs: Annotated[
         int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")
     ] = None,
+    industry: IndustryOption = None,
 ) -> None:
     """Review local images in-process (no broker needed) and store the verdicts."""
+    from rules.engine import UnknownIndustry
     from worker.scan import run_scan
 
     settings = _settings(engine, rules, db)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
-    code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout, err=stderr)
+    try:
+        code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout, err=stderr,
+                        industry=industry)
+    except UnknownIndustry as exc:
+        raise _unknown_industry(exc) from None
     raise typer.Exit(code)
 
 
@@ -270,6 +293,9 @@ def verdicts(
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     db: DbOption = None,
+    industry: Annotated[
+        str | None, typer.Option("--industry", help="Only ads judged as this industry.")
+    ] = None,
 ) -> None:
     """List the stored current verdicts (newest first)."""
     from rules.schema import Decision
@@ -282,7 +308,7 @@ def verdicts(
         )
     settings = _settings(db=db)
     with Store.open(settings.database_url) as store:
-        found = store.current_verdicts(decision, parse_since(since), limit)
+        found = store.current_verdicts(decision, parse_since(since), limit, industry=industry)
     if as_json:
         for item in found:
             print(json.dumps(item.to_dict(), ensure_ascii=False))
@@ -450,13 +476,20 @@ def submit_command(
     images: Annotated[list[str], typer.Argument(help="Image files or http(s) URLs.")],
     ad_id: Annotated[str | None, typer.Option("--ad-id", help="External ad id.")] = None,
     engine: EngineOption = None,
+    industry: IndustryOption = None,
 ) -> None:
     """Queue images for review; prints one submission id per line."""
+    from rules.engine import UnknownIndustry
     from worker.client import submit
 
     settings = get_settings()
     for image in images:
-        print(submit(image, ad_id=ad_id, engine=engine, settings=settings), flush=True)
+        try:
+            submission = submit(image, ad_id=ad_id, engine=engine, settings=settings,
+                                industry=industry)
+        except UnknownIndustry as exc:
+            raise _unknown_industry(exc) from None
+        print(submission, flush=True)
 
 
 @app.command("requeue")

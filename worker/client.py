@@ -13,6 +13,12 @@ An image travels in one of three forms (its *reference*, kept in the submission'
 - ``{"inline": "<base64>"}`` - the bytes themselves, up to ``settings.inline_max_bytes``.
   They are also kept base64-encoded in the submission's metadata: the database then holds
   the only copy needed to send the image again. Larger images must go by path or URL.
+
+A submission may declare the ad's ``industry`` (an id the rule set declares; rules
+limited to or exempt in industries then apply accordingly). It is checked against the
+active rule set before anything is stored, kept in the submission row and carried by
+the message as the keyword argument ``industry`` (left out when there is none, so that
+messages look as they always did).
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from worker.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from celery import Celery  # type: ignore[import-untyped]
+
+    from rules import RuleSet
+    from rules.reload import ReloadingRuleSet
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +161,33 @@ PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 1.0}
 
 
+_RULES: dict[Path, ReloadingRuleSet] = {}
+
+
+def active_ruleset(settings: Settings) -> RuleSet:
+    """The rule set of ``settings.rules_dir`` as producers see it (loaded once, and again
+    when the folder changes)."""
+    from rules.reload import ReloadingRuleSet
+
+    folder = Path(settings.rules_dir).resolve()
+    if folder not in _RULES:
+        _RULES[folder] = ReloadingRuleSet(folder)
+    return _RULES[folder].current()
+
+
+def declared_industry(industry: str | None, metadata: dict[str, Any] | None) -> str | None:
+    """The industry a submission declares: ``industry`` when given, else
+    ``metadata["industry"]``; empty means none. ``ConfigError`` for a non-string."""
+    if industry is None and metadata is not None and "industry" in metadata:
+        value = metadata["industry"]
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"metadata industry must be a string, not {value!r}")
+        industry = value
+    return industry or None
+
+
 def send(submission_id: str, ref: ImageRef, engine: str, settings: Settings,
-         priority: int | None = None) -> None:
+         priority: int | None = None, industry: str | None = None) -> None:
     """Send the review message of a stored submission. Raises ``BrokerUnavailable``."""
     from kombu.exceptions import OperationalError
     from redis.exceptions import RedisError
@@ -161,9 +195,10 @@ def send(submission_id: str, ref: ImageRef, engine: str, settings: Settings,
     from worker.celery_app import REVIEW_TASK
 
     celery = celery_for(settings)
+    kwargs = None if industry is None else {"industry": industry}
     try:
-        celery.send_task(REVIEW_TASK, args=(submission_id, engine, ref), priority=priority,
-                         retry=True, retry_policy=PUBLISH_RETRY)
+        celery.send_task(REVIEW_TASK, args=(submission_id, engine, ref), kwargs=kwargs,
+                         priority=priority, retry=True, retry_policy=PUBLISH_RETRY)
     except (OperationalError, RedisError, OSError) as exc:
         raise BrokerUnavailable(submission_id, str(exc) or type(exc).__name__) from exc
 
@@ -176,13 +211,16 @@ def submit(
     priority: int | None = None,
     engine: str | None = None,
     settings: Settings | None = None,
+    industry: str | None = None,
 ) -> str:
     """Store a submission and queue it for review; returns the submission id.
 
     ``image`` is the image's bytes, an http(s) URL, or a file path (sent by path when it
-    lies under ``settings.shared_root``, else read and sent inline). Raises ``ConfigError``
-    for an image that cannot travel, ``BrokerUnavailable`` when the row is stored but the
-    message could not be sent.
+    lies under ``settings.shared_root``, else read and sent inline). ``industry`` (or,
+    when it is not given, ``metadata["industry"]``) is the ad's industry. Raises
+    ``UnknownIndustry`` (before storing anything) for an industry the active rule set
+    does not declare, ``ConfigError`` for an image that cannot travel,
+    ``BrokerUnavailable`` when the row is stored but the message could not be sent.
     """
     from worker.db import Store
 
@@ -191,12 +229,16 @@ def submit(
     clash = sorted(set(metadata or {}) & set(RESERVED_METADATA))
     if clash:
         raise ConfigError(f"metadata keys {clash} are reserved by the queue")
+    industry = declared_industry(industry, metadata)
+    if industry is not None:
+        active_ruleset(settings).check_industry(industry)
     ref, source, data = image_ref(image, settings)
     sha256 = None if data is None else hashlib.sha256(data).hexdigest()
     meta = {**(metadata or {}), "image_ref": ref, "engine": engine, "priority": priority}
     with Store.open(settings.database_url) as store:
-        submission_id = store.add_submission(sha256, source, ad_id=ad_id, metadata=meta)
-    send(submission_id, ref, engine, settings, priority)
+        submission_id = store.add_submission(sha256, source, ad_id=ad_id, metadata=meta,
+                                             industry=industry)
+    send(submission_id, ref, engine, settings, priority, industry)
     return submission_id
 
 
@@ -220,7 +262,8 @@ def requeue_stale(minutes: float, settings: Settings | None = None) -> list[str]
                 continue
             engine = meta.get("engine") or settings.ocr_engine
             priority = meta.get("priority")
-            send(item.id, ref, engine, settings, priority if isinstance(priority, int) else None)
+            send(item.id, ref, engine, settings, priority if isinstance(priority, int) else None,
+                 item.industry)
             store.set_status(item.id, SubmissionStatus.QUEUED)
             sent.append(item.id)
     return sent
@@ -229,7 +272,9 @@ def requeue_stale(minutes: float, settings: Settings | None = None) -> list[str]
 __all__ = [
     "BrokerUnavailable",
     "ImageRef",
+    "active_ruleset",
     "celery_for",
+    "declared_industry",
     "image_ref",
     "is_url",
     "load_image",

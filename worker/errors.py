@@ -5,6 +5,8 @@
     AdreviewError
     ├── ConfigError            a setting or command-line option is unusable
     ├── RuleError              a rule set failed to load (carries every RuleProblem found)
+    ├── UnknownIndustry        an ad declared an industry the rule set does not know
+    │                          (rules.engine; carries ``industry`` and ``known``)
     ├── ImageError             an image cannot be reviewed (carries a stable ErrorCode)
     └── OcrError               an OCR engine failed
         ├── EngineNotFound     no engine of that name (lists the available ones)
@@ -31,6 +33,8 @@ class ErrorCode(StrEnum):
     FETCH_FAILED = "fetch_failed"
     OCR_FAILED = "ocr_failed"
     OCR_UNAVAILABLE = "ocr_unavailable"
+    #: The submission declared an industry the rule set does not (or no longer) declare.
+    UNKNOWN_INDUSTRY = "unknown_industry"
     INTERNAL = "internal"
 
 

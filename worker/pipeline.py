@@ -19,7 +19,7 @@ from typing import Protocol
 
 from models.base import Box, OcrEngine, TextLine
 from rules import RuleSet
-from rules.engine import Match, decide
+from rules.engine import Match, UnknownIndustry, decide
 from rules.schema import Decision, Severity
 from worker.errors import EngineUnavailable, ErrorCode, ImageError, OcrError, OcrUnavailable
 from worker.settings import Settings, get_settings
@@ -57,6 +57,7 @@ def review(
     ruleset: RuleSet,
     settings: Settings | None = None,
     cache: OcrCache | None = None,
+    industry: str | None = None,
 ) -> Verdict:
     """Review one image. Bad images give an ``error`` verdict; engine trouble raises.
 
@@ -64,6 +65,11 @@ def review(
     ``EngineUnavailable`` (a missing model or package) so that a misconfigured worker
     stops instead of failing every image; every other failure to process the image ends
     in an ``error`` verdict with a stable code.
+
+    ``industry`` is the ad's declared industry (None: every rule applies). One the rule
+    set does not declare (it changed after the ad was submitted) ends in an
+    ``unknown_industry`` error verdict; the OCR is cached first, so a rescan can judge
+    the ad once the industry is declared again.
     """
     from models.images import decode_image
     from models.reader import read_image
@@ -77,7 +83,7 @@ def review(
         timings["total"] = time.perf_counter() - started
         return Verdict.failed(VerdictError(code, message), ruleset=ruleset.version,
                               engine=engine.name, engine_version=engine.version,
-                              sha256=sha256, timings=timings)
+                              sha256=sha256, timings=timings, industry=industry)
 
     lines = cache.get(sha256, engine.name, engine.version) if cache is not None else None
     if lines is None:
@@ -100,20 +106,26 @@ def review(
     else:
         timings["ocr_cached"] = 1.0
     match_started = time.perf_counter()
-    judged = judge_lines(lines, ruleset, settings.min_match_confidence)
+    try:
+        judged = judge_lines(lines, ruleset, settings.min_match_confidence, industry)
+    except UnknownIndustry as exc:
+        return failed(ErrorCode.UNKNOWN_INDUSTRY, str(exc))
     timings["match"] = time.perf_counter() - match_started
     timings["total"] = time.perf_counter() - started
     return Verdict(judged.decision, judged.evidence, ruleset.version, engine.name,
-                   engine.version, sha256, None, timings)
+                   engine.version, sha256, None, timings, industry=industry)
 
 
 def judge_lines(
-    lines: Sequence[TextLine], ruleset: RuleSet, min_confidence: float = 0.0
+    lines: Sequence[TextLine], ruleset: RuleSet, min_confidence: float = 0.0,
+    industry: str | None = None,
 ) -> Judged:
     """Match the lines (joined in the order given) and tie each match to its lines and box.
 
     A ``reject`` match whose lines were read with confidence below ``min_confidence``
-    counts as ``review``: the evidence is too uncertain to refuse an ad on.
+    counts as ``review``: the evidence is too uncertain to refuse an ad on. ``industry``
+    picks the rules that apply (None: all); one the rule set does not declare raises
+    ``UnknownIndustry``.
     """
     starts: list[int] = []
     parts: list[str] = []
@@ -123,7 +135,8 @@ def judge_lines(
         parts.append(line.text)
         position += len(line.text) + len(LINE_SEPARATOR)
     joined = LINE_SEPARATOR.join(parts)
-    evidence = [_evidence(m, lines, starts, min_confidence) for m in ruleset.match(joined)]
+    evidence = [_evidence(m, lines, starts, min_confidence)
+                for m in ruleset.match(joined, industry)]
     severities = [Severity.REVIEW if e.uncertain else e.severity for e in evidence]
     return Judged(decide(severities), tuple(evidence))
 

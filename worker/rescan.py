@@ -6,7 +6,10 @@ verdict is added to its history (``record_verdicts_bulk``, keyed like
 ``Store.record_verdict``). Submissions already judged with the current rule set are not
 read at all, so a rescan that was interrupted continues where it stopped when run again,
 and a finished one does nothing the second time. Error verdicts (no text to judge) and
-verdicts whose OCR is not stored are left alone.
+verdicts whose OCR is not stored are left alone, except ``unknown_industry`` errors.
+
+Each ad is judged as the industry its submission declared. One the rule set does not
+declare gives an ``unknown_industry`` error verdict (kept for a later rule set to judge).
 
 Stale verdicts are read in chunks of ``JUDGE_CHUNK`` (each chunk its own short read),
 judged in ``jobs`` processes (in-process for one), which also encode the new rows for
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rules import RuleSet, load_ruleset
+from rules.engine import UnknownIndustry
 from rules.schema import Decision
 from worker.db import Store
 from worker.db.bulk import (
@@ -38,7 +42,7 @@ from worker.db.bulk import (
     write_encoded,
 )
 from worker.db.records import lines_from_json
-from worker.errors import ConfigError
+from worker.errors import ConfigError, ErrorCode
 from worker.pipeline import Judged, judge_lines
 
 #: Stored ads read, handed to a judging process and written at a time.
@@ -51,9 +55,11 @@ JUDGED_CACHE = 20_000
 RESCAN_TIMINGS = json.dumps({"ocr_cached": 1.0})
 
 
-def judge_stored(lines: str, ruleset: RuleSet, min_confidence: float) -> Judged:
-    """Judge stored OCR lines (JSON text, as stored) with ``ruleset``."""
-    return judge_lines(lines_from_json(json.loads(lines)), ruleset, min_confidence)
+def judge_stored(lines: str, ruleset: RuleSet, min_confidence: float,
+                 industry: str | None = None) -> Judged:
+    """Judge stored OCR lines (JSON text, as stored) with ``ruleset``, as an ad of
+    ``industry``; raises ``UnknownIndustry`` when the rule set does not declare it."""
+    return judge_lines(lines_from_json(json.loads(lines)), ruleset, min_confidence, industry)
 
 
 @dataclass
@@ -64,8 +70,10 @@ class _Judge:
     ruleset: RuleSet
     min_confidence: float
     backend: str
-    #: stored lines (JSON text) -> (decision, matches as JSON text)
-    judged: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: (stored lines as JSON text, industry) -> (decision, matches as JSON text, error
+    #: code, error message)
+    judged: dict[tuple[str, str | None], tuple[str, str, str | None, str | None]] = field(
+        default_factory=dict)
 
     def __call__(self, rows: list[StaleVerdict]) -> _Batch:
         now = datetime.now(UTC)
@@ -75,23 +83,30 @@ class _Judge:
         before: Counter[str] = Counter()
         after: Counter[str] = Counter()
         changed = 0
-        for _id, submission, old, engine, engine_version, sha256, lines in rows:
-            known = judged.get(lines)
+        for _id, submission, old, engine, engine_version, sha256, lines, industry in rows:
+            known = judged.get((lines, industry))
             if known is None:
-                verdict = judge_stored(lines, self.ruleset, self.min_confidence)
-                known = (verdict.decision.value,
-                         json.dumps([e.to_dict() for e in verdict.evidence],
-                                    ensure_ascii=False))
+                known = self._judge(lines, industry)
                 if len(judged) >= JUDGED_CACHE:
                     judged.clear()
-                judged[lines] = known
-            new, matches = known
+                judged[(lines, industry)] = known
+            new, matches, code, message = known
             before[old] += 1
             after[new] += 1
             changed += new != old
-            out.append((submission, new, matches, None, None, version, engine, engine_version,
-                        sha256, RESCAN_TIMINGS, now, now))
+            out.append((submission, new, matches, code, message, version, engine,
+                        engine_version, sha256, RESCAN_TIMINGS, now, now, industry))
         return _Batch(encode_verdicts(self.backend, out), len(rows), before, after, changed)
+
+    def _judge(self, lines: str, industry: str | None
+               ) -> tuple[str, str, str | None, str | None]:
+        try:
+            verdict = judge_stored(lines, self.ruleset, self.min_confidence, industry)
+        except UnknownIndustry as exc:
+            return Decision.ERROR.value, "[]", ErrorCode.UNKNOWN_INDUSTRY.value, str(exc)
+        return (verdict.decision.value,
+                json.dumps([e.to_dict() for e in verdict.evidence], ensure_ascii=False),
+                None, None)
 
 
 @dataclass

@@ -5,10 +5,13 @@ written) and each outcome is compared with the current verdict:
 
 - *newly flagged*: ``pass`` before, ``review`` or ``reject`` now;
 - *cleared*: ``review`` or ``reject`` before, ``pass`` now;
-- *changed*: ``review`` became ``reject`` or the other way round;
+- *changed*: ``review`` became ``reject`` or the other way round, or an ``error``
+  (unknown industry) was involved;
 - per rule, the hits (rule, matched text) it adds and removes, over all ads.
 
-Error verdicts and verdicts whose OCR is not stored are not examined.
+Each ad is judged as the industry its submission declared; one the candidate does not
+declare counts as ``error`` after. Error verdicts and verdicts whose OCR is not stored
+are not examined (``unknown_industry`` errors are: their text is stored).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from datetime import datetime
 from typing import Any
 
 from rules import RuleSet
+from rules.engine import UnknownIndustry
 from rules.schema import Decision
 from worker.db import Store
 from worker.db.bulk import current_with_ocr
+from worker.pipeline import Judged
 from worker.rescan import judge_stored
 
 #: Example ads kept per group and per rule.
@@ -155,7 +160,10 @@ def diff_rules(
     for part in current_with_ocr(store, since=since, decision=decision, with_matches=True,
                                  limit=limit):
         for item in part:
-            judged = judge_stored(item.lines, candidate, min_confidence)
+            try:
+                judged = judge_stored(item.lines, candidate, min_confidence, item.industry)
+            except UnknownIndustry:
+                judged = Judged(Decision.ERROR, ())
             before, after = item.decision.value, judged.decision.value
             old = Counter((m["rule"], m["text"]) for m in json.loads(item.matches or "[]"))
             new = Counter((e.rule, e.text) for e in judged.evidence)
@@ -171,9 +179,9 @@ def diff_rules(
                               _preview(item.lines), added, removed)
             if before == after:
                 group = result.evidence_changed
-            elif before not in _FLAGGED:
+            elif before == Decision.PASS.value and after in _FLAGGED:
                 group = result.newly_flagged
-            elif after not in _FLAGGED:
+            elif before in _FLAGGED and after == Decision.PASS.value:
                 group = result.cleared
             else:
                 group = result.changed

@@ -96,7 +96,7 @@ def _init_worker(settings: Settings, processes: int) -> None:
     _STATE["settings"] = settings
 
 
-def _worker_review(path: Path, data: bytes) -> ScanResult:
+def _worker_review(path: Path, data: bytes, industry: str | None = None) -> ScanResult:
     from models.registry import create_engine
 
     settings = _STATE["settings"]
@@ -107,18 +107,22 @@ def _worker_review(path: Path, data: bytes) -> ScanResult:
     engine = _STATE["engine"]
     ruleset = _STATE["ruleset"]
     cache = MemoryCache()
-    verdict = review(data, engine, ruleset, settings, cache)  # type: ignore[arg-type]
+    verdict = review(data, engine, ruleset, settings, cache,  # type: ignore[arg-type]
+                     industry)
     return ScanResult(path, verdict, read=cache.added)
 
 
 class Scanner:
-    """Reviews batches of local files with one engine and rule set, ``jobs`` processes wide."""
+    """Reviews batches of local files with one engine and rule set, ``jobs`` processes wide,
+    as ads of ``industry`` (None: undeclared)."""
 
     def __init__(self, settings: Settings, engine: OcrEngine, ruleset: RuleSet,
-                 jobs: int = 1, cache: MemoryCache | None = None) -> None:
+                 jobs: int = 1, cache: MemoryCache | None = None,
+                 industry: str | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.ruleset = ruleset
+        self.industry = industry
         self.jobs = max(1, jobs)
         self.cache = cache if cache is not None else MemoryCache()
         self._pool: ProcessPoolExecutor | None = None
@@ -133,7 +137,7 @@ class Scanner:
 
     def _review_here(self, path: Path, data: bytes) -> ScanResult:
         cache = MemoryCache(known=self.cache.known)
-        verdict = review(data, self.engine, self.ruleset, self.settings, cache)
+        verdict = review(data, self.engine, self.ruleset, self.settings, cache, self.industry)
         return ScanResult(path, verdict, read=cache.added)
 
     def run(self, paths: Sequence[Path]) -> Iterator[ScanResult]:
@@ -150,7 +154,8 @@ class Scanner:
             if cached is not None or self.jobs == 1:
                 pending.append(self._review_here(path, data))
             else:
-                pending.append(self._pool_or_start().submit(_worker_review, path, data))
+                pending.append(
+                    self._pool_or_start().submit(_worker_review, path, data, self.industry))
             # Yield finished results at the front of the line to keep memory bounded.
             while pending and (not isinstance(pending[0], Future) or pending[0].done()):
                 yield self._resolve(pending.pop(0))
@@ -176,7 +181,8 @@ class Scanner:
     def _unreadable(self, path: Path, exc: OSError) -> ScanResult:
         error = VerdictError(ErrorCode.FETCH_FAILED, f"cannot read {path}: {exc.strerror or exc}")
         verdict = Verdict.failed(error, ruleset=self.ruleset.version, engine=self.engine.name,
-                                 engine_version=self.engine.version, sha256=None)
+                                 engine_version=self.engine.version, sha256=None,
+                                 industry=self.industry)
         return ScanResult(path, verdict)
 
 
@@ -205,12 +211,15 @@ def run_scan(
     as_json: bool = False,
     out: Console,
     err: Console,
+    industry: str | None = None,
 ) -> int:
     """``adreview scan``: review, store, print. Returns the exit status (0 when all ran).
 
     With ``as_json`` every image gives one JSON object on its own line of ``out``, in input
     order; otherwise a terminal gets a progress bar, a table of results and a summary.
     Images that cannot be reviewed are results (``error`` verdicts), not failures.
+    ``industry`` is the ads' industry; one the rule set does not declare raises
+    ``UnknownIndustry`` before anything is read or stored.
     """
     from models.registry import create_engine
     from worker.db import Store
@@ -221,6 +230,7 @@ def run_scan(
         err.print("error: no image files found under the given paths", markup=False)
         return 1
     ruleset = load_ruleset(settings.rules_dir)
+    ruleset.check_industry(industry)
     engine = create_engine(settings.ocr_engine, settings)
     workers = min(jobs or default_jobs(), len(images))
     summary = ScanSummary()
@@ -229,7 +239,8 @@ def run_scan(
         store.save_ruleset(ruleset)
         cache = MemoryCache(known=_stored_ocr(store, images, engine))
         with (
-            Scanner(settings, engine, ruleset, jobs=workers, cache=cache) as scanner,
+            Scanner(settings, engine, ruleset, jobs=workers, cache=cache,
+                    industry=industry) as scanner,
             progress_bar(err) as progress,
         ):
             task = progress.add_task("scanning", total=len(images))
@@ -240,7 +251,7 @@ def run_scan(
                 elif result.verdict.sha256 is not None and result.verdict.error is None:
                     summary.ocr_cached += 1
                 submission = store.add_scan_submission(
-                    str(result.path.resolve()), result.verdict.sha256
+                    str(result.path.resolve()), result.verdict.sha256, industry
                 )
                 store.record_verdict(submission, result.verdict)
                 _count(summary, result.verdict)

@@ -1,6 +1,8 @@
 """The review task: a thin shell around ``worker.pipeline.review``.
 
-Per delivery of ``adreview.review(submission_id, engine, image_ref)``:
+Per delivery of ``adreview.review(submission_id, engine, image_ref, industry=None)``
+(``industry``, the ad's declared industry, is a keyword argument that messages without
+one leave out, as every message before it did):
 
 1. a verdict already stored for this submission, rule set and engine version means a
    redelivery after success: nothing to do;
@@ -158,9 +160,11 @@ def _load_in_child(**_: Any) -> None:
 worker_process_init.connect(_load_in_child, weak=False)
 
 
-def _error(code: ErrorCode, message: str, engine: OcrEngine, ruleset: RuleSet) -> Verdict:
+def _error(code: ErrorCode, message: str, engine: OcrEngine, ruleset: RuleSet,
+           industry: str | None = None) -> Verdict:
     return Verdict.failed(VerdictError(code, message), ruleset=ruleset.version,
-                          engine=engine.name, engine_version=engine.version, sha256=None)
+                          engine=engine.name, engine_version=engine.version, sha256=None,
+                          industry=industry)
 
 
 def _finish(store: Store, submission_id: str, verdict: Verdict) -> str:
@@ -183,15 +187,19 @@ def _transient() -> tuple[type[BaseException], ...]:
     return (*TRANSIENT, OperationalError, RedisConnectionError)
 
 
-def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef) -> str:
-    """Review one submitted image and store its verdict; returns the decision."""
+def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef,
+                 industry: str | None = None) -> str:
+    """Review one submitted image (an ad of ``industry``, when given) and store its
+    verdict; returns the decision."""
+    if industry is not None and not isinstance(industry, str):
+        industry = str(industry)  # not declared by any rule set: an unknown_industry verdict
     try:
-        return _review(self, submission_id, engine, image)
+        return _review(self, submission_id, engine, image, industry)
     except _transient() as exc:
         settings = state().settings
         retries = int(self.request.retries or 0)
         if retries >= settings.transient_retries:
-            return _gave_up_transient(submission_id, engine, exc)
+            return _gave_up_transient(submission_id, engine, exc, industry)
         metrics.TASKS.labels("retry").inc()
         wait = backoff(retries, settings)
         log.warning("submission %s: %s; retry %d in %.1f s", submission_id, exc, retries + 1,
@@ -200,7 +208,8 @@ def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef) ->
                          max_retries=settings.transient_retries) from exc
 
 
-def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef) -> str:
+def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
+            industry: str | None = None) -> str:
     worker = state()
     settings = worker.settings
     store = worker.store
@@ -220,24 +229,26 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef) ->
         metrics.TASKS.labels("gave_up").inc()
         verdict = _error(ErrorCode.INTERNAL,
                          f"gave up after {attempts - 1} deliveries that did not finish "
-                         "(the worker processing it died)", engine, ruleset)
+                         "(the worker processing it died)", engine, ruleset, industry)
         _finish(store, submission_id, verdict)
         return verdict.decision.value
     try:
         data = load_image(image, settings)
     except ImageError as exc:
-        return _finish(store, submission_id, _error(exc.code, exc.message, engine, ruleset))
+        return _finish(store, submission_id,
+                       _error(exc.code, exc.message, engine, ruleset, industry))
     try:
-        verdict = review(data, engine, ruleset, settings, store.ocr_cache())
+        verdict = review(data, engine, ruleset, settings, store.ocr_cache(), industry)
     except SoftTimeLimitExceeded:
         verdict = _error(ErrorCode.OCR_FAILED,
                          f"review took longer than {settings.task_soft_time_limit:g} s",
-                         engine, ruleset)
+                         engine, ruleset, industry)
     except _transient():
         raise
     except Exception as exc:  # a bug must end as a verdict, not as a silent loss
         log.exception("submission %s: review failed", submission_id)
-        verdict = _error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", engine, ruleset)
+        verdict = _error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", engine, ruleset,
+                         industry)
     return _finish(store, submission_id, verdict)
 
 
@@ -247,7 +258,8 @@ review_task = app.task(bind=True, name=REVIEW_TASK, max_retries=None,
                        ignore_result=True)(_review_task)
 
 
-def _gave_up_transient(submission_id: str, engine_name: str, exc: BaseException) -> str:
+def _gave_up_transient(submission_id: str, engine_name: str, exc: BaseException,
+                       industry: str | None = None) -> str:
     """Retries exhausted: an OCR outage becomes an error verdict; a database outage cannot
     be written down, so the submission is left to ``adreview requeue``."""
     metrics.TASKS.labels("gave_up").inc()
@@ -262,7 +274,7 @@ def _gave_up_transient(submission_id: str, engine_name: str, exc: BaseException)
     engine = worker.engine(engine_name)
     verdict = _error(ErrorCode.OCR_UNAVAILABLE,
                      f"still unavailable after {retries} retries: {exc}",
-                     engine, worker.ruleset)
+                     engine, worker.ruleset, industry)
     return _finish(worker.store, submission_id, verdict)
 
 

@@ -81,7 +81,11 @@ class VerdictError:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of reviewing one image."""
+    """The outcome of reviewing one image.
+
+    ``industry`` is the industry the ad was judged as (None: undeclared, every rule
+    applied); rules limited to or exempt in industries were chosen by it.
+    """
 
     decision: Decision
     matches: tuple[Evidence, ...]
@@ -92,15 +96,17 @@ class Verdict:
     error: VerdictError | None = None
     timings: dict[str, float] = field(default_factory=dict)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    industry: str | None = None
 
     @classmethod
     def failed(
         cls, error: VerdictError, *, ruleset: str, engine: str, engine_version: str,
         sha256: str | None, timings: dict[str, float] | None = None,
+        industry: str | None = None,
     ) -> Verdict:
         """An ``error`` verdict: the image could not be processed."""
         return cls(Decision.ERROR, (), ruleset, engine, engine_version, sha256, error,
-                   dict(timings or {}))
+                   dict(timings or {}), industry=industry)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON fields shared by ``scan --json`` and ``verdicts --json``."""
@@ -110,4 +116,5 @@ class Verdict:
             "error": None if self.error is None else self.error.to_dict(),
             "ruleset": self.ruleset,
             "engine": self.engine,
+            "industry": self.industry,
         }

@@ -2,9 +2,12 @@
 
 ``current_with_ocr(store, ...)`` streams, in chunks, every submission's current verdict
 together with the OCR lines it was judged from (the stored result of the verdict's image,
-engine and engine version); error verdicts and verdicts whose OCR is not stored are left
-out, since there is no text to judge again. The OCR lines and matches come back as raw
-JSON text, so that the (expensive) parsing happens where the judging does.
+engine and engine version) and the industry the submission declared; error verdicts and
+verdicts whose OCR is not stored are left out, since there is no text to judge again -
+except ``unknown_industry`` errors, whose text was read but not judged (the rule set no
+longer declared the ad's industry), so that a later rule set can judge them. The OCR
+lines and matches come back as raw JSON text, so that the (expensive) parsing happens
+where the judging does.
 
 ``record_verdicts_bulk(store, rows)`` writes many verdicts with one multi-row
 ``INSERT ... ON CONFLICT`` per batch, keyed exactly as ``Store.record_verdict``:
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
     String,
     Text,
@@ -29,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    or_,
     select,
 )
 
@@ -38,6 +43,7 @@ from worker.db.errors import DatabaseUnavailable, StorageError
 from worker.db.migrate import translate_errors
 from worker.db.models import OcrResult, Submission, VerdictRow
 from worker.db.store import Store, is_current_verdict
+from worker.errors import ErrorCode
 
 #: Rows fetched from the database per round trip when streaming.
 READ_CHUNK = 2000
@@ -50,7 +56,8 @@ class CurrentWithOcr:
     """A submission's current verdict, with the stored OCR it was judged from.
 
     ``lines`` is the stored OCR as JSON text (``lines_to_json`` form); ``matches`` the
-    verdict's evidence as JSON text, or None when it was not asked for.
+    verdict's evidence as JSON text, or None when it was not asked for; ``industry`` the
+    one the submission declared (what it is judged as again).
     """
 
     verdict_id: int
@@ -65,6 +72,7 @@ class CurrentWithOcr:
     judged: datetime
     lines: str
     matches: str | None
+    industry: str | None = None
 
 
 #: The stored OCR a verdict was judged on: same image, engine and engine version.
@@ -73,6 +81,13 @@ _READ_BY_THIS_ENGINE = and_(
     OcrResult.engine == VerdictRow.engine,
     OcrResult.engine_version == VerdictRow.engine_version,
 )
+
+
+def _judgeable() -> ColumnElement[bool]:
+    """Verdicts with text to judge again: not errors, or errors only because the rule set
+    did not declare the ad's industry (their OCR is stored)."""
+    return or_(VerdictRow.decision != Decision.ERROR.value,
+               VerdictRow.error_code == ErrorCode.UNKNOWN_INDUSTRY.value)
 
 
 def _current_query(
@@ -89,12 +104,13 @@ def _current_query(
         VerdictRow.engine_version, VerdictRow.sha256, VerdictRow.judged_at,
         cast(OcrResult.lines, Text),
         cast(VerdictRow.matches, Text) if with_matches else cast(None, String),
+        Submission.industry,
     ]
     query = (
         select(*columns)
         .join(Submission, Submission.id == VerdictRow.submission_id)
         .join(OcrResult, _READ_BY_THIS_ENGINE)
-        .where(is_current_verdict(), VerdictRow.decision != Decision.ERROR.value)
+        .where(is_current_verdict(), _judgeable())
     )
     if since is not None:
         query = query.where(VerdictRow.judged_at >= since)
@@ -121,7 +137,8 @@ def current_with_ocr(
 
     ``since`` keeps verdicts judged at or after it, ``decision`` those with that decision,
     ``not_ruleset`` those made with another rule set version (what a rescan still has to
-    do); ``limit`` takes the newest ``limit`` only. Error verdicts are never included.
+    do); ``limit`` takes the newest ``limit`` only. Error verdicts are not included,
+    except ``unknown_industry`` ones.
 
     One read streams the whole result (a server-side cursor on PostgreSQL, a snapshot
     under WAL on SQLite), so writes made meanwhile through other connections neither
@@ -137,14 +154,14 @@ def current_with_ocr(
         for part in result.partitions():
             yield [
                 CurrentWithOcr(row[0], row[1], row[2], row[3], Decision(row[4]), row[5], row[6],
-                               row[7], row[8], row[9], row[10], row[11])
+                               row[7], row[8], row[9], row[10], row[11], row[12])
                 for row in part
             ]
 
 
 #: One stale verdict as the rescan reads it: (verdict id, submission, decision, engine,
-#: engine version, sha256, stored OCR lines as JSON text).
-StaleVerdict = tuple[int, str, str, str, str, str, str]
+#: engine version, sha256, stored OCR lines as JSON text, the submission's industry).
+StaleVerdict = tuple[int, str, str, str, str, str, str, str | None]
 
 #: Verdict rows encoded for the backend by ``encode_verdicts``: COPY text for PostgreSQL,
 #: parameter tuples for SQLite.
@@ -158,12 +175,14 @@ def _stale_query(
     columns: list[Any] = [
         VerdictRow.id, VerdictRow.submission_id, VerdictRow.decision, VerdictRow.engine,
         VerdictRow.engine_version, VerdictRow.sha256, cast(OcrResult.lines, Text),
+        Submission.industry,
     ]
     query = (
         select(*columns)
         .join(OcrResult, _READ_BY_THIS_ENGINE)
+        .join(Submission, Submission.id == VerdictRow.submission_id)
         .where(
-            VerdictRow.decision != Decision.ERROR.value,
+            _judgeable(),
             VerdictRow.ruleset_version != not_ruleset,
             is_current_verdict(),
         )
@@ -245,8 +264,10 @@ def count_current_with_ocr(
 
 _COLUMNS = ("submission_id", "decision", "matches", "error_code", "error_message",
             "ruleset_version", "engine", "engine_version", "sha256", "timings", "created_at",
-            "judged_at")
+            "judged_at", "industry")
 _JSON_COLUMNS = frozenset({"matches", "timings"})
+#: Columns a row given to ``record_verdicts_bulk`` may leave out (NULL).
+_OPTIONAL_COLUMNS = frozenset({"industry"})
 _KEY = "submission_id, ruleset_version, engine, engine_version"
 
 
@@ -257,7 +278,8 @@ _STAGING_DDL = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (submission_id varchar, "
     "decision varchar, matches jsonb, error_code varchar, error_message text, "
     "ruleset_version varchar, engine varchar, engine_version varchar, sha256 varchar, "
-    "timings jsonb, created_at timestamptz, judged_at timestamptz) ON COMMIT DELETE ROWS"
+    "timings jsonb, created_at timestamptz, judged_at timestamptz, industry varchar) "
+    "ON COMMIT DELETE ROWS"
 )
 _UPSERT = (
     f"ON CONFLICT ({_KEY}) DO UPDATE SET judged_at = excluded.judged_at "
@@ -313,7 +335,7 @@ def encode_verdicts(backend: str, rows: Iterable[Sequence[Any]]) -> EncodedVerdi
     Each row holds the ``verdicts`` columns in this order: ``submission_id``, ``decision``,
     ``matches`` (JSON text), ``error_code``, ``error_message``, ``ruleset_version``,
     ``engine``, ``engine_version``, ``sha256``, ``timings`` (JSON text), ``created_at``,
-    ``judged_at``. Cheap enough to run where the rows are made (in judging processes),
+    ``judged_at``, ``industry``. Cheap enough to run where the rows are made (in judging processes),
     so that the process writing them only passes them on. Timestamps that several rows
     share (the same object) are converted once.
     """
@@ -393,12 +415,14 @@ def record_verdicts_bulk(
     (a list of ``Evidence.to_dict()``, or that list as JSON text), ``error_code``,
     ``error_message``, ``ruleset_version`` (stored already: call ``store.save_ruleset``
     first), ``engine``, ``engine_version``, ``sha256``, ``timings`` (a dict or JSON
-    text), ``created_at``, ``judged_at``. Idempotent like ``Store.record_verdict``: the
-    same key again only moves ``judged_at`` forward, so writing rows twice adds nothing.
+    text), ``created_at``, ``judged_at`` and, optionally, ``industry``. Idempotent like
+    ``Store.record_verdict``: the same key again only moves ``judged_at`` forward, so
+    writing rows twice adds nothing.
     """
     for start in range(0, len(rows), batch):
         tuples = [
-            tuple(_json_text(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COLUMNS)
+            tuple(_json_text(row[c]) if c in _JSON_COLUMNS
+                  else row.get(c) if c in _OPTIONAL_COLUMNS else row[c] for c in _COLUMNS)
             for row in rows[start : start + batch]
         ]
         write_encoded(store, encode_verdicts(store.backend, tuples))

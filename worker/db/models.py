@@ -153,6 +153,8 @@ class Submission(Base):
     status: Mapped[str] = mapped_column(String(16), default=SubmissionStatus.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonDoc)
+    #: The industry the ad declared (an id of the rule set's ``industries``), or None.
+    industry: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -200,6 +202,7 @@ class VerdictRow(Base):
         Index(None, "created_at"),
         Index(None, "judged_at"),
         Index(None, "decision", "judged_at"),
+        Index(None, "industry", "judged_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -216,6 +219,8 @@ class VerdictRow(Base):
     engine_version: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str | None] = mapped_column(String(64))
     timings: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    #: The industry the ad was judged as (None: undeclared, every rule applied).
+    industry: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     judged_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -32,9 +32,11 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-def scan_submission_id(source: str, sha256: str | None) -> str:
-    """The id a scan gives an image: the same file content at the same place, the same id."""
-    return str(uuid.uuid5(_SCAN_NAMESPACE, f"{source}\0{sha256 or ''}"))
+def scan_submission_id(source: str, sha256: str | None, industry: str | None = None) -> str:
+    """The id a scan gives an image: the same file content at the same place, scanned as
+    the same industry, the same id (scans without an industry keep their old ids)."""
+    key = f"{source}\0{sha256 or ''}" + ("" if industry is None else f"\0{industry}")
+    return str(uuid.uuid5(_SCAN_NAMESPACE, key))
 
 
 def lines_to_json(lines: Iterable[TextLine]) -> list[dict[str, Any]]:
@@ -58,9 +60,11 @@ def lines_from_json(data: Iterable[dict[str, Any]]) -> list[TextLine]:
 
 
 def ruleset_content(ruleset: RuleSet) -> dict[str, Any]:
-    """What is stored of a rule set: its categories and rule specs, as JSON."""
+    """What is stored of a rule set: its categories, declared industries and rule specs,
+    as JSON."""
     return {
         "categories": [c.model_dump(mode="json") for c in ruleset.categories.values()],
+        "industries": [i.model_dump(mode="json") for i in ruleset.industries.values()],
         "rules": [r.spec.model_dump(mode="json") for r in ruleset.rules],
     }
 
@@ -78,12 +82,14 @@ class StoredSubmission:
     metadata: dict[str, Any] | None
     created: datetime
     updated: datetime
+    #: The industry the ad declared, or None.
+    industry: str | None = None
 
     @classmethod
     def from_row(cls, row: Submission) -> StoredSubmission:
         """Copy an ORM row."""
         return cls(row.id, row.source, row.sha256, row.ad_id, SubmissionStatus(row.status),
-                   row.attempts, row.meta, row.created_at, row.updated_at)
+                   row.attempts, row.meta, row.created_at, row.updated_at, row.industry)
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class StoredVerdict:
             error=error,
             timings={k: float(v) for k, v in (row.timings or {}).items()},
             created=row.created_at,
+            industry=row.industry,
         )
         return cls(row.id, submission.id, submission.ad_id, submission.source, verdict,
                    row.judged_at)

@@ -311,12 +311,14 @@ class Store:
         metadata: dict[str, Any] | None = None,
         submission_id: str | None = None,
         status: SubmissionStatus | str = SubmissionStatus.QUEUED,
+        industry: str | None = None,
     ) -> str:
         """Record a submission and return its id; a known ``submission_id`` is kept as is.
 
         Without ``submission_id`` a new time-sortable id is made; scans pass
-        ``scan_submission_id(source, sha256)`` (or use ``add_scan_submission``) so that
-        scanning the same file again reuses its submission.
+        ``scan_submission_id(source, sha256, industry)`` (or use ``add_scan_submission``)
+        so that scanning the same file again reuses its submission. ``industry`` is the
+        one the ad declares (checked against the rule set by the caller).
         """
         state = _enum(SubmissionStatus, status)
         ident = submission_id or new_id()
@@ -325,16 +327,19 @@ class Store:
             session.execute(
                 self._insert(SUBMISSIONS)
                 .values(id=ident, ad_id=ad_id, sha256=sha256, source=source, status=state.value,
-                        attempts=0, metadata=metadata, created_at=now, updated_at=now)
+                        attempts=0, metadata=metadata, industry=industry, created_at=now,
+                        updated_at=now)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
         return ident
 
-    def add_scan_submission(self, path: str, sha256: str | None) -> str:
-        """The submission of a scanned file (``source`` = ``scan:<path>``), made once."""
+    def add_scan_submission(self, path: str, sha256: str | None,
+                            industry: str | None = None) -> str:
+        """The submission of a scanned file (``source`` = ``scan:<path>``), made once per
+        content and industry."""
         source = f"scan:{path}"
-        return self.add_submission(sha256, source,
-                                   submission_id=scan_submission_id(source, sha256))
+        return self.add_submission(sha256, source, industry=industry,
+                                   submission_id=scan_submission_id(source, sha256, industry))
 
     def get_submission(self, submission_id: str) -> StoredSubmission | None:
         """The submission with this id, or None."""
@@ -486,6 +491,7 @@ class Store:
                         engine_version=verdict.engine_version,
                         sha256=verdict.sha256,
                         timings=dict(verdict.timings),
+                        industry=verdict.industry,
                         created_at=verdict.created,
                         judged_at=verdict.created,
                     )
@@ -522,14 +528,18 @@ class Store:
         decision: Decision | str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        industry: str | None = None,
     ) -> list[StoredVerdict]:
         """The current (last judged) verdict of every submission, newest first.
 
-        ``decision`` keeps those with that decision, ``since`` those judged at or after it.
+        ``decision`` keeps those with that decision, ``since`` those judged at or after it,
+        ``industry`` those judged as ads of that industry.
         """
         query = current_verdicts_query()
         if decision is not None:
             query = query.where(VerdictRow.decision == _enum(Decision, decision).value)
+        if industry is not None:
+            query = query.where(VerdictRow.industry == industry)
         if since is not None:
             query = query.where(VerdictRow.judged_at >= since)
         query = query.order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(limit)
