@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.images import sniff_format
+from rules.engine import UnknownIndustry
 from rules.schema import Decision
 from worker.api.auth import require
 from worker.api.queries import (
@@ -102,7 +103,7 @@ API_REQUESTS = Counter("adreview_api_requests_total", "HTTP API requests.",
 SubmissionId = Annotated[str, PathParam(max_length=64, description="A submission id.")]
 
 #: Form fields of a multipart submission besides ``file``.
-FORM_FIELDS = ("ad_id", "metadata", "callback_url")
+FORM_FIELDS = ("ad_id", "metadata", "callback_url", "industry")
 #: Media types of the image formats the decoder knows.
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff",
@@ -142,6 +143,8 @@ def _problem_for(exc: Exception) -> ApiProblem:
         return ApiProblem(status, exc.code.value, exc.message)
     if isinstance(exc, RuleError):
         return ApiProblem(500, "rules_unusable", str(exc))
+    if isinstance(exc, UnknownIndustry):
+        return ApiProblem(422, "unknown_industry", str(exc))
     if isinstance(exc, ConfigError):
         return ApiProblem(422, "invalid_request", str(exc))
     if isinstance(exc, StorageError):
@@ -201,6 +204,7 @@ def _submission_out(sub: StoredSubmission, verdict: dict[str, Any] | None,
     meta = {k: v for k, v in (sub.metadata or {}).items() if k not in RESERVED_METADATA}
     return SubmissionOut(id=sub.id, ad_id=sub.ad_id, status=sub.status.value, source=sub.source,
                          sha256=sub.sha256, attempts=sub.attempts, metadata=meta,
+                         industry=sub.industry,
                          created=sub.created.isoformat(), updated=sub.updated.isoformat(),
                          verdict=verdict, reviews=reviews)
 
@@ -243,8 +247,9 @@ def _parse_metadata(raw: str | None) -> dict[str, Any] | None:
 
 
 async def _read_submission(request: Request, settings: Settings) -> tuple[
-        bytes | str, str | None, dict[str, Any] | None, str | None]:
-    """(image bytes or URL, ad_id, metadata, callback_url) from a multipart or JSON body."""
+        bytes | str, str | None, dict[str, Any] | None, str | None, str | None]:
+    """(image bytes or URL, ad_id, metadata, callback_url, industry) from a multipart or
+    JSON body."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=len(FORM_FIELDS),
@@ -257,7 +262,7 @@ async def _read_submission(request: Request, settings: Settings) -> tuple[
             fields = {name: form.get(name) for name in FORM_FIELDS}
         texts = {k: v if isinstance(v, str) else None for k, v in fields.items()}
         return data, texts["ad_id"] or None, _parse_metadata(texts["metadata"]), \
-            texts["callback_url"] or None
+            texts["callback_url"] or None, texts["industry"] or None
     if not content_type.startswith("application/json"):
         raise ApiProblem(415, "unsupported_media_type",
                          "send multipart/form-data with a `file` part, or JSON")
@@ -270,12 +275,12 @@ async def _read_submission(request: Request, settings: Settings) -> tuple[
     if body.url is not None:
         if not is_url(body.url):
             raise ApiProblem(422, "invalid_request", "`url` must be an http(s) URL")
-        return body.url, body.ad_id, body.metadata, body.callback_url
+        return body.url, body.ad_id, body.metadata, body.callback_url, body.industry
     try:
         data = base64.b64decode(body.image or "", validate=True)
     except (binascii.Error, ValueError):
         raise ApiProblem(422, "invalid_request", "`image` is not valid base64") from None
-    return data, body.ad_id, body.metadata, body.callback_url
+    return data, body.ad_id, body.metadata, body.callback_url, body.industry
 
 
 #: Largest non-file form field (metadata JSON, URLs).
@@ -378,7 +383,9 @@ def create_app(settings: Settings | None = None, *,
                                "ad_id": {"type": "string"},
                                "metadata": {"type": "string",
                                             "description": "A JSON object."},
-                               "callback_url": {"type": "string"}}},
+                               "callback_url": {"type": "string"},
+                               "industry": {"type": "string", "description":
+                                            "An industry the rule set declares."}}},
                 "examples": {"upload": {
                     "summary": "An image file with an ad id and metadata",
                     "value": {"file": "(the image file)", "ad_id": "ad-19",
@@ -393,10 +400,13 @@ def create_app(settings: Settings | None = None, *,
     ) -> SubmissionAccepted:
         """Queue an image for review: a multipart `file`, JSON base64 `image`, or JSON `url`.
 
+        `industry` (or `metadata.industry`) declares the ad's industry; one the rule set
+        does not declare is refused with 422 `unknown_industry` before anything is stored.
         On a broker outage the submission is still stored (503 names its id) and is sent
         again by `adreview requeue`.
         """
-        image, ad_id, metadata, callback_url = await _read_submission(request, settings)
+        image, ad_id, metadata, callback_url, industry = await _read_submission(
+            request, settings)
         meta = dict(metadata or {})
         if callback_url is not None:
             check_callback_url(callback_url)
@@ -421,7 +431,8 @@ def create_app(settings: Settings | None = None, *,
         from worker.client import submit
 
         submission_id = await run_in_threadpool(
-            lambda: submit(target, ad_id=ad_id, metadata=meta or None, settings=settings))
+            lambda: submit(target, ad_id=ad_id, metadata=meta or None, settings=settings,
+                           industry=industry))
         return SubmissionAccepted(id=submission_id)
 
     @app.get("/v1/submissions/{submission_id}", response_model=SubmissionOut,
@@ -451,6 +462,7 @@ def create_app(settings: Settings | None = None, *,
         category: str | None = None,
         rule: str | None = None,
         ad_id: str | None = None,
+        industry: Annotated[str | None, Query(description="Judged as this industry.")] = None,
         since: Annotated[datetime | None, Query(description="Judged at or after.")] = None,
         until: Annotated[datetime | None, Query(description="Judged before.")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -466,7 +478,8 @@ def create_app(settings: Settings | None = None, *,
             before = None if cursor is None else decode_cursor(cursor)
         except BadCursor as exc:
             raise ApiProblem(422, "invalid_cursor", str(exc)) from None
-        where = VerdictFilter(decision, category, rule, ad_id, since, until)
+        where = VerdictFilter(decision, category, rule, ad_id, since, until,
+                              industry=industry)
         items, next_id = await run_in_threadpool(
             list_verdicts, state.store(), where, limit, before)
         return VerdictPage(items=[i.to_dict() for i in items],
@@ -548,7 +561,7 @@ def create_app(settings: Settings | None = None, *,
 
     @app.get("/v1/rules", response_model=RulesOut, tags=["rule editors"])
     async def get_rules(_key: Annotated[StoredKey, _roles("GET", "/v1/rules")]) -> RulesOut:
-        """The active rule set: version, categories and rules."""
+        """The active rule set: version, categories, declared industries and rules."""
         ruleset = await run_in_threadpool(state.ruleset)
         return RulesOut(version=ruleset.version, **ruleset_content(ruleset))
 
@@ -556,9 +569,13 @@ def create_app(settings: Settings | None = None, *,
     async def test_rules(
         body: RuleTestIn, _key: Annotated[StoredKey, _roles("POST", "/v1/rules/test")],
     ) -> RuleTestOut:
-        """What fires on a text: the same JSON as `adreview rules test --json`."""
+        """What fires on a text: the same JSON as `adreview rules test --json`.
+
+        With `industry`, only the rules that apply to ads of that industry; one the rule
+        set does not declare is 422 `unknown_industry`.
+        """
         ruleset = await run_in_threadpool(state.ruleset)
-        return RuleTestOut(**ruleset.judge(body.text).to_dict())
+        return RuleTestOut(**ruleset.judge(body.text, body.industry).to_dict())
 
     # -- operations ---------------------------------------------------------------------
 

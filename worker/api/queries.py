@@ -68,6 +68,8 @@ class VerdictFilter:
     until: datetime | None = None
     #: Keep any of these decisions (together with ``decision`` when both are given).
     decisions: tuple[Decision, ...] = ()
+    #: Keep verdicts judged as ads of this industry.
+    industry: str | None = None
 
     def keeps(self, verdict: StoredVerdict) -> bool:
         """The JSON-side filters (category, rule)."""
@@ -85,6 +87,8 @@ def _current(where: VerdictFilter) -> Select[VerdictRow, Submission]:
         query = query.where(VerdictRow.decision.in_([d.value for d in where.decisions]))
     if where.ad_id is not None:
         query = query.where(Submission.ad_id == where.ad_id)
+    if where.industry is not None:
+        query = query.where(VerdictRow.industry == where.industry)
     if where.since is not None:
         query = query.where(VerdictRow.judged_at >= where.since)
     if where.until is not None:

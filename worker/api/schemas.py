@@ -33,7 +33,7 @@ class SubmissionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"url": "https://cdn.example.com/ads/banner-17.jpg", "ad_id": "ad-17",
          "metadata": {"shop": "s-204"}, "callback_url": "https://shop.example.com/hooks/adreview"},
-        {"image": "iVBORw0KGgoAAAANSUhEUgAA...", "ad_id": "ad-18"},
+        {"image": "iVBORw0KGgoAAAANSUhEUgAA...", "ad_id": "ad-18", "industry": "cosmetics"},
     ]})
 
     image: str | None = Field(default=None, description="The image file, base64-encoded.")
@@ -42,6 +42,11 @@ class SubmissionIn(BaseModel):
     metadata: dict[str, Any] | None = Field(default=None, description="Kept with the submission.")
     callback_url: str | None = Field(
         default=None, description="Where the verdict is POSTed, signed, when it is stored."
+    )
+    industry: str | None = Field(
+        default=None,
+        description="The ad's industry, an id the rule set declares (`GET /v1/rules`); "
+        "`metadata.industry` is used when this is left out. Unknown: 422 `unknown_industry`.",
     )
 
 
@@ -61,14 +66,15 @@ class SubmissionOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "0193a1f2-7c4e-7d2a-9b1e-3f5c2a1d9e80", "ad_id": "ad-17", "status": "done",
         "source": "url:https://cdn.example.com/ads/banner-17.jpg", "sha256": "9f2c...",
-        "attempts": 1, "metadata": {"shop": "s-204"},
+        "attempts": 1, "metadata": {"shop": "s-204"}, "industry": "cosmetics",
         "created": "2026-11-25T08:00:00+00:00", "updated": "2026-11-25T08:00:01+00:00",
         "verdict": {"decision": "reject", "matches": [{
             "rule": "absolute.first", "category": "absolute", "severity": "reject",
             "phrase": "全网第一", "text": "全 网 第 一",
             "box": [[12.0, 40.5], [250.0, 40.5], [250.0, 90.0], [12.0, 90.0]],
             "line": "全 网 第 一 销量", "score": 0.98, "uncertain": False}],
-            "error": None, "ruleset": "fa48e8fa0ed5a7d7", "engine": "rapidocr"},
+            "error": None, "ruleset": "fa48e8fa0ed5a7d7", "engine": "rapidocr",
+            "industry": "cosmetics"},
         "reviews": []}]})
 
     id: str
@@ -78,6 +84,7 @@ class SubmissionOut(BaseModel):
     sha256: str | None
     attempts: int
     metadata: dict[str, Any]
+    industry: str | None = Field(default=None, description="The industry the ad declared.")
     created: str
     updated: str
     verdict: dict[str, Any] | None = Field(description="The current verdict, None before one.")
@@ -90,7 +97,7 @@ class VerdictPage(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"items": [{"submission": "0193a1f2-...", "ad_id": "ad-17", "decision": "reject",
                     "matches": [], "error": None, "ruleset": "fa48e8fa0ed5a7d7",
-                    "engine": "rapidocr", "verdict_id": 42}],
+                    "engine": "rapidocr", "industry": None, "verdict_id": 42}],
          "next_cursor": "djE6NDI"}]})
 
     items: list[dict[str, Any]]
@@ -129,26 +136,32 @@ class ReviewOut(BaseModel):
 
 
 class RulesOut(BaseModel):
-    """The active rule set: its version, categories and rules."""
+    """The active rule set: its version, categories, declared industries and rules."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"version": "fa48e8fa0ed5a7d7",
          "categories": [{"id": "absolute", "name": "绝对化用语"}],
+         "industries": [{"id": "medical", "name": "医疗", "description": "医疗机构、医疗服务"}],
          "rules": [{"id": "absolute.first", "category": "absolute", "severity": "reject",
-                    "phrases": ["全网第一"]}]}]})
+                    "phrases": ["全网第一"], "industries": [], "exempt_industries": []}]}]})
 
     version: str
     categories: list[dict[str, Any]]
+    industries: list[dict[str, Any]] = Field(
+        default_factory=list, description="The industries a submission may declare.")
     rules: list[dict[str, Any]]
 
 
 class RuleTestIn(BaseModel):
-    """Text to run through the active rule set."""
+    """Text to run through the active rule set, as an ad of ``industry`` when given."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"text": "全 网 第 一，第一步先洁面"}]})
+        {"text": "全 网 第 一，第一步先洁面"}, {"text": "治疗失眠", "industry": "medical"}]})
 
     text: str = Field(max_length=100_000)
+    industry: str | None = Field(
+        default=None,
+        description="An industry the rule set declares (unknown: 422 `unknown_industry`).")
 
 
 class RuleTestOut(BaseModel):
