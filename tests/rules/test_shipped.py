@@ -87,7 +87,7 @@ def test_the_committed_json_schema_is_generated_from_the_models() -> None:
         ("國家級品質", "absolute.national"),
         ("中国驰名商标", "authority.well-known-mark"),
         ("顶级工艺", "absolute.unique"),
-        ("绝无仅有的设计", "absolute.unique"),
+        ("举世无双的设计", "absolute.unique"),
         ("世界领先技术", "absolute.unique"),
         ("根治脱发", "medical.cure"),
         ("无副作用", "medical.side-effects"),
