@@ -145,6 +145,9 @@ def test_order_time_recency_and_usage_copy_passes(text: str) -> None:
         ("祛痘精华", "cosmetics.special-use"),
         ("独一无二的设计", "absolute.top"),
         ("唯一", "absolute.only"),
+        ("名师押题班", "education.results"),
+        ("10分钟车程直达市中心", "real-estate.travel-time"),
+        ("学员证言", "endorsement.testimonials"),
         ("首选好礼", "absolute.soft"),
         ("年化收益率8%", "guarantee.returns"),
     ],
@@ -161,3 +164,98 @@ def test_a_catch_all_review_hit_under_a_reject_hit_is_not_reported_twice() -> No
         ("absolute.superlative", "最佳口感"),
         ("absolute.first", "全网第一"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        # one claim per area of the law
+        ("国家机关专供 高端白酒", "authority.state-organs"),
+        ("质量免检产品", "authority.inspection"),
+        ("开光貔貅 招财转运 镇宅辟邪", "superstition.luck"),
+        ("同城约炮 美女上门", "obscenity.sex-services"),
+        ("真人荷官 在线博彩 充值送彩金", "obscenity.gambling"),
+        ("吊打同行 别家都是假货", "disparagement.competitors"),
+        ("效果比同类产品好10倍", "disparagement.competitors"),
+        ("三天见效 七天根治", "medical.speed"),
+        ("一个疗程痊愈", "medical.speed"),
+        ("治愈率高达百分之九十八", "medical.efficacy-rate"),
+        ("本品可替代药物 有病治病无病防病", "health-food.disease"),
+        ("医学护肤品 药妆", "cosmetics.medical"),
+        ("一周美白 永久祛斑", "cosmetics.absolute-effect"),
+        ("千杯不醉 越喝越健康", "alcohol.encourage"),
+        ("考证包过 不过全额退款", "guarantee.pass"),
+        ("承诺提分50分 100%通过", "guarantee.pass"),
+        ("命题组专家亲授", "education.examiners"),
+        ("保本保息 稳赚不赔", "guarantee.risk"),
+        ("五年回本 租金回报率8%", "real-estate.appreciation"),
+        ("三甲医院推荐 专家推荐", "endorsement.professionals"),
+        ("无效全额退款", "guarantee.efficacy"),
+        ("专业查性别 香港验血", "banned-service.fetal-sex"),
+        ("代孕妈妈 包成功", "banned-service.surrogacy"),
+        ("代开发票", "banned-service.forgery"),
+    ],
+)
+def test_every_area_of_the_law_rejects_its_typical_claims(text: str, rule: str) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is Decision.REJECT, judgement.to_dict()
+    assert rule in {m.rule for m in judgement.matches}
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("笫一品牌", "absolute.first"),  # a look-alike for 第
+        ("销量T0P1", "absolute.first"),  # 0 for O
+        ("销量TOPI", "absolute.first"),  # I for 1
+        ("Ｎ０．１品牌", "absolute.first"),
+        ("ТОР1 好物", "absolute.first"),  # Cyrillic letters
+        ("全+网+第+一", "absolute.first"),
+        ("全|网|第|一", "absolute.first"),
+        ("全，网，第，一", "absolute.first"),
+        ("全～网～第～一", "absolute.first"),
+        ("全\u3000网\u3000第\u3000一", "absolute.first"),
+        ("销量di yi", "absolute.first"),  # pinyin
+        ("全网zui低价", "absolute.superlative"),
+        ("ding级工艺", "absolute.unique"),
+        ("七天见效", "medical.speed"),  # Chinese numerals in a duration
+        ("十五天根治", "medical.speed"),
+        ("百分之百有效", "guarantee.efficacy"),
+        ("百分之九十九有效", "guarantee.efficacy"),
+        ("l00%有效", "guarantee.efficacy"),
+        ("❼天见效", "medical.speed"),  # dingbat digits
+        ("7\ufe0f\u20e3天见效", "medical.speed"),  # keycap digits
+    ],
+)
+def test_evasion_forms_of_shipped_claims_are_still_rejected(text: str, rule: str) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is Decision.REJECT, judgement.to_dict()
+    assert rule in {m.rule for m in judgement.matches}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ordinals and enumerations
+        "第一本书很好看", "第一，价格实惠；第二，质量可靠。", "新中国第一位女拖拉机手", "全国第一家证券交易所",
+        # measurements and plain statistics
+        "最高洗涤温度30°C", "最大承重150kg", "最低气温零下五度", "开盘价、收盘价、最高价、最低价。",
+        # grammar words, advice and criticism
+        "最重要的是安全", "最主要的原因", "最起码要有耐心", "最好是提前预订", "最好先咨询医生", "最差的一次体验",
+        # proper nouns and official designations
+        "最高人民法院", "北京市第一中学", "第一人民医院", "国家级自然保护区", "国家级非物质文化遗产",
+        # the mandatory disclaimers
+        "本品不能代替药物", "保健食品不能替代药物治疗疾病",
+        # ordinary text that contains a claim's letters
+        "唯一的缺点是有点贵", "会更有效率", "稳中求进", "国有资产保值增值", "前台小姐服务很好",
+        "出台了新政策", "最光荣的传统",
+    ],
+)
+def test_ordinary_text_in_context_is_not_flagged(text: str) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is Decision.PASS, judgement.to_dict()
+
+
+def test_matches_report_the_whole_matched_word() -> None:
+    (match,) = shipped().match("最漂亮的裙子")
+    assert match.text == "最漂亮"
