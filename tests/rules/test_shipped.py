@@ -145,7 +145,7 @@ def test_order_time_recency_and_usage_copy_passes(text: str) -> None:
         ("祛痘精华", "cosmetics.special-use"),
         ("独一无二的设计", "absolute.top"),
         ("唯一", "absolute.only"),
-        ("名师押题班", "education.results"),
+        ("考前押题", "education.results"),
         ("10分钟车程直达市中心", "real-estate.travel-time"),
         ("学员证言", "endorsement.testimonials"),
         ("首选好礼", "absolute.soft"),
