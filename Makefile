@@ -42,6 +42,7 @@ bench: $(STAMP) fonts services
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/rescan.py
+	$(BIN)/python bench/rules_quality.py
 
 schema: $(STAMP)
 	$(BIN)/adreview rules schema > rules/rules.schema.json

@@ -95,7 +95,9 @@ class CategorySpec(_Strict):
 class IndustrySpec(_Strict):
     """An industry a submission may declare; rules may be limited to or exempt in it."""
 
-    id: str = Field(pattern=ID_PATTERN, description="Stable identifier, e.g. `cosmetics`.")
+    id: str = Field(
+        pattern=ID_PATTERN, max_length=64, description="Stable identifier, e.g. `cosmetics`."
+    )
     name: str = Field(min_length=1, description="Human-readable name, e.g. 化妆品.")
     description: str = Field(default="", description="What ads the industry covers.")
 
