@@ -19,7 +19,6 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY worker ./worker
 COPY rules ./rules
 COPY models ./models
-COPY migrations ./migrations
 
 ARG EXTRAS=""
 RUN pip install ".${EXTRAS:+[$EXTRAS]}"

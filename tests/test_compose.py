@@ -195,7 +195,7 @@ def test_the_dockerfile_installs_the_package_and_cjk_fonts() -> None:
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
     assert "fonts-noto-cjk" in text
     assert re.search(r"pip install \"?\.", text)
-    for folder in ("worker", "rules", "models", "migrations"):
+    for folder in ("worker", "rules", "models"):
         assert f"COPY {folder} " in text
 
 

@@ -1,6 +1,6 @@
 """Creating and upgrading the schema with Alembic; the configuration is built in code.
 
-The migration scripts live in the top-level ``migrations/`` folder of the project;
+The migration scripts live in the ``worker/migrations/`` package;
 ``upgrade(url)`` runs them up to the newest revision. It is safe to call from several
 processes at once: SQLite serialises them on its write lock, PostgreSQL on an advisory
 lock, and a database already at the newest revision is left alone.
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
 from worker.db.errors import DatabaseUnavailable, SchemaOutdated, StorageError
 
-#: The Alembic script folder (``migrations/`` at the top of the project).
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+#: The Alembic script folder (the ``worker.migrations`` package).
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: Key of the PostgreSQL advisory lock held while migrating (any constant will do).
 MIGRATION_LOCK_KEY = 0x616472657669  # "adrevi"
 #: The newest migration's revision id (a test checks it against the scripts). Knowing it
