@@ -154,8 +154,47 @@ def _parse_file(path: Path, display: str, problems: list[RuleProblem]) -> _Parse
     except ValidationError as exc:
         for error in exc.errors():
             problems.append(RuleProblem(display, lines.line(tuple(error["loc"])), _describe(error)))
-        return None
+        return _salvage(display, data, lines)
     return _Parsed(display, model, lines)
+
+
+_ITEM_SPECS: tuple[tuple[str, type[CategorySpec | IndustrySpec | RuleSpec]], ...] = (
+    ("categories", CategorySpec), ("industries", IndustrySpec), ("rules", RuleSpec),
+)
+
+
+def _salvage(display: str, data: dict[Any, Any], lines: _LineMap) -> _Parsed:
+    """The entries of a file that failed validation which do validate on their own, so
+    that the cross-file and semantic checks still see them (one pass reports everything).
+
+    An invalid category or industry that has an id still counts as declared under it, so
+    that the rules naming it get no second, misleading problem. The result only serves
+    the checks: a file with problems never reaches ``RuleSet.build``.
+    """
+    kept: dict[str, list[Any]] = {}
+    index: dict[tuple[str | int, ...], int] = {}  # (key, old index) -> new index
+    for key, spec in _ITEM_SPECS:
+        items = data.get(key)
+        kept[key] = []
+        for j, item in enumerate(items if isinstance(items, list) else []):
+            try:
+                entry: Any = spec.model_validate(item)
+            except ValidationError:
+                ident = item.get("id") if isinstance(item, dict) else None
+                if spec is RuleSpec or not isinstance(ident, str):
+                    continue
+                entry = spec.model_construct(id=ident.strip())
+            index[(key, j)] = len(kept[key])
+            kept[key].append(entry)
+    renumbered = _LineMap()
+    for path, line in lines.lines.items():
+        if len(path) < 2 or path[0] not in kept:
+            renumbered.lines[path] = line
+        elif path[:2] in index:
+            renumbered.lines[(path[0], index[path[:2]], *path[2:])] = line
+    model = RuleFile.model_construct(categories=kept["categories"],
+                                     industries=kept["industries"], rules=kept["rules"])
+    return _Parsed(display, model, renumbered)
 
 
 def rule_files(directory: Path) -> list[Path]:

@@ -245,6 +245,47 @@ def test_every_problem_across_files_is_reported_at_once(rule_dir: RuleDir) -> No
     ]
 
 
+def test_a_file_that_fails_validation_still_gets_the_cross_file_and_semantic_checks(
+    rule_dir: RuleDir,
+) -> None:
+    folder = rule_dir(
+        {
+            "a.yaml": """\
+                industries:
+                  - {id: finance, name: 金融}
+                rules:
+                  - {id: a.one, category: absolute, severity: maybe, phrases: [最佳]}
+                  - {id: a.two, category: absolute, severity: reject, patterns: ['(']}
+                  - {id: a.three, category: nope, severity: reject, phrases: [国家级]}
+                  - {id: a.four, category: absolute, severity: reject, phrases: [顶级],
+                     industries: [finance, farming]}
+                """,
+            # Declared in a file that fails validation: still declared for the others.
+            "b.yaml": """\
+                categories:
+                  - {id: finance_claims}
+                rules:
+                  - {id: b.one, category: finance_claims, severity: reject, phrases: [稳赚]}
+                  - {id: a.two, category: medical, severity: reject, phrases: [根治]}
+                """,
+            "c.yaml": "rules:\n  - {id: c.one, category: medical, severity: reject, "
+                      "phrases: [x], exceptions: [y]}\n",
+        },
+    )
+    a, b, c = (str(folder / name) for name in ("a.yaml", "b.yaml", "c.yaml"))
+    assert problems_of(folder) == [
+        f"{a}:4: severity: 'maybe' is not one of 'reject' or 'review'",
+        f"{a}:5: rule 'a.two': pattern '(' does not compile: missing ): (",
+        f"{a}:6: rule 'a.three': unknown category 'nope' (known: absolute, finance_claims, "
+        "guarantee, medical)",
+        f"{a}:8: rule 'a.four': unknown industry 'farming' (known: finance)",
+        f"{b}:2: missing field 'name'",
+        f"{b}:5: duplicate rule id 'a.two' (first defined at {a}:5)",
+        f"{c}:2: rule 'c.one': exception 'y' contains none of the rule's phrases or "
+        "patterns, so it can never excuse a hit",
+    ]
+
+
 def test_missing_folder_and_empty_folder_are_refused(tmp_path: Path) -> None:
     assert problems_of(tmp_path / "nope") == [f"{tmp_path / 'nope'}: rule folder not found"]
     assert problems_of(tmp_path) == [f"{tmp_path}: no rule files (*.yaml, *.yml) found"]
