@@ -324,7 +324,8 @@ class RuleSet:
             return []
         origin = norm.origin
         starts = origin[np.fromiter((h.start for h in hits), np.int64, len(hits))].tolist()
-        ends = norm.ends[np.fromiter((h.end - 1 for h in hits), np.int64, len(hits))].tolist()
+        last = np.fromiter((h.end - 1 for h in hits), np.int64, len(hits))
+        ends = (origin[last] + 1 if norm.origin_end is None else norm.origin_end[last]).tolist()
         original = norm.original
         specs = [rule.spec for rule in self.rules]
         matches = []

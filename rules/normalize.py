@@ -205,7 +205,10 @@ class NormalizedText:
             return True
         if index >= len(self.text):
             return True
-        return bool(self.origin[index] > self.ends[index - 1])
+        previous_end = (
+            self.origin[index - 1] + 1 if self.origin_end is None else self.origin_end[index - 1]
+        )
+        return bool(self.origin[index] > previous_end)
 
 
 @cache
