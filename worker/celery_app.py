@@ -13,6 +13,12 @@ still running legitimately is never handed to a second worker.
 
 Messages go to ``settings.queue``; those for HunyuanOCR (``engine="hunyuan"``) go to
 ``settings.gpu_queue`` so that GPU workers can listen there alone.
+
+A worker never stops for a malformed message: on a Redis broker it consumes through
+``worker.broker_guard`` (a screening transport and consumer), which logs, counts and
+dead-letters such messages to ``<queue>.dead``. A worker bootstep of the main process,
+``worker.startup.DatabaseCheck``, makes a worker whose database cannot be opened exit
+non-zero before its pool starts.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery  # type: ignore[import-untyped]
 from celery.signals import worker_init  # type: ignore[import-untyped]
@@ -35,6 +42,10 @@ GPU_ENGINES = frozenset({"hunyuan", "hunyuan-vllm"})
 SOFT_SHUTDOWN_SECONDS = 10.0
 #: Seconds a new pool child may take to start (it loads the OCR engine and rule set).
 PROCESS_START_SECONDS = 120.0
+#: Broker URL schemes served by the screening transport of ``worker.broker_guard``.
+GUARDED_SCHEMES = frozenset({"redis", "rediss"})
+#: Worker bootsteps of the main process (see the module docstring).
+WORKER_STEPS = ("worker.startup:DatabaseCheck",)
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -97,6 +108,10 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue=settings.queue,
         task_routes=(EngineRouter(settings),),
     )
+    if urlsplit(settings.redis_url).scheme in GUARDED_SCHEMES:
+        celery.conf.update(broker_transport="worker.broker_guard:GuardedTransport",
+                           worker_consumer="worker.broker_guard:GuardedConsumer")
+    celery.steps["worker"].update(WORKER_STEPS)
     return celery
 
 

@@ -465,7 +465,10 @@ def worker_command(
             from worker.metrics import serve
 
             serve(metrics_port, addr=metrics_host)
-        celery.worker_main(argv=argv)
+        # ``worker_main`` drops the worker's exit status; ``start`` returns it.
+        status = celery.start(argv=argv)
+        if status:
+            raise typer.Exit(status)
     finally:
         if own_folder is not None and os.getpid() == parent:
             shutil.rmtree(own_folder, ignore_errors=True)
