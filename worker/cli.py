@@ -483,9 +483,14 @@ def submit_command(
 ) -> None:
     """Queue images for review; prints one submission id per line."""
     from rules.engine import UnknownIndustry
-    from worker.client import submit
+    from worker.client import check_engine, submit
+    from worker.errors import EngineNotFound
 
     settings = get_settings()
+    try:  # before anything is stored: a submission no worker can review is refused
+        check_engine(engine or settings.ocr_engine)
+    except EngineNotFound as exc:
+        raise typer.BadParameter(str(exc), param_hint="--engine") from None
     for image in images:
         try:
             submission = submit(image, ad_id=ad_id, engine=engine, settings=settings,

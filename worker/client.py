@@ -27,11 +27,12 @@ import base64
 import binascii
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from worker.errors import AdreviewError, ConfigError, ErrorCode, ImageError
+from worker.errors import AdreviewError, ConfigError, EngineNotFound, ErrorCode, ImageError
 from worker.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from rules import RuleSet
     from rules.reload import ReloadingRuleSet
+    from worker.db import StoredSubmission
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +76,39 @@ def under_root(path: Path, root: Path) -> Path | None:
     return resolved if resolved == base or resolved.is_relative_to(base) else None
 
 
+#: The forms an image reference takes.
+IMAGE_REF_KINDS = ("inline", "path", "url")
+
+
+def image_ref_problem(ref: object) -> str | None:
+    """What is wrong with an image reference taken from a message, or None."""
+    if not isinstance(ref, dict):
+        return f"the image reference is {type(ref).__name__}, not an object"
+    kinds = [kind for kind in IMAGE_REF_KINDS if kind in ref]
+    if len(kinds) != 1 or len(ref) != 1:
+        return (f"the image reference has keys {sorted(map(str, ref))}; it needs exactly "
+                f"one of {', '.join(IMAGE_REF_KINDS)}")
+    value = ref[kinds[0]]
+    if not isinstance(value, str):
+        return f"the image reference's {kinds[0]} is {type(value).__name__}, not a string"
+    return None
+
+
+def check_engine(name: str) -> None:
+    """Raise ``EngineNotFound`` (listing the known engines) unless ``name`` is one. The
+    producer checks only the name: the engine itself runs where the workers are."""
+    from models.registry import ENGINES
+
+    if name not in ENGINES:
+        raise EngineNotFound(name, list(ENGINES))
+
+
 def load_image(ref: ImageRef, settings: Settings) -> bytes:
-    """The bytes an image reference points at (in the worker). Raises ``ImageError``."""
+    """The bytes an image reference points at (in the worker). Raises ``ImageError``
+    (``invalid_message`` for a reference that is not one of the three forms)."""
+    problem = image_ref_problem(ref)
+    if problem is not None:
+        raise ImageError(ErrorCode.INVALID_MESSAGE, problem)
     if "inline" in ref:
         try:
             data = base64.b64decode(ref["inline"], validate=True)
@@ -100,7 +133,10 @@ def load_image(ref: ImageRef, settings: Settings) -> bytes:
 def _read_shared(given: str, settings: Settings) -> bytes:
     if settings.shared_root is None:
         raise ImageError(ErrorCode.FETCH_FAILED, "path submissions are off (no shared_root)")
-    path = under_root(Path(given), settings.shared_root)
+    try:
+        path = under_root(Path(given), settings.shared_root)
+    except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte, a symlink loop
+        raise ImageError(ErrorCode.FETCH_FAILED, f"cannot resolve {given!r}: {exc}") from None
     if path is None:
         raise ImageError(ErrorCode.FETCH_FAILED,
                          f"{given} is not under the shared folder {settings.shared_root}")
@@ -219,13 +255,15 @@ def submit(
     lies under ``settings.shared_root``, else read and sent inline). ``industry`` (or,
     when it is not given, ``metadata["industry"]``) is the ad's industry. Raises
     ``UnknownIndustry`` (before storing anything) for an industry the active rule set
-    does not declare, ``ConfigError`` for an image that cannot travel,
+    does not declare, ``EngineNotFound`` (before storing anything) for an engine name no
+    worker knows, ``ConfigError`` for an image that cannot travel,
     ``BrokerUnavailable`` when the row is stored but the message could not be sent.
     """
     from worker.db import Store
 
     settings = settings or get_settings()
     engine = engine or settings.ocr_engine
+    check_engine(engine)
     clash = sorted(set(metadata or {}) & set(RESERVED_METADATA))
     if clash:
         raise ConfigError(f"metadata keys {clash} are reserved by the queue")
@@ -242,8 +280,10 @@ def submit(
     return submission_id
 
 
-def requeue_stale(minutes: float, settings: Settings | None = None) -> list[str]:
-    """Send again every submission queued or processing for ``minutes`` without a verdict.
+def requeue_stale(minutes: float, settings: Settings | None = None,
+                  only: Callable[[StoredSubmission], bool] | None = None) -> list[str]:
+    """Send again every submission queued or processing for ``minutes`` without a verdict
+    (those ``only`` accepts, when given).
 
     Returns the ids sent. Submissions with no stored image reference (local scans) are
     skipped. A message that is still in the queue as well does no harm: the verdict
@@ -255,6 +295,8 @@ def requeue_stale(minutes: float, settings: Settings | None = None) -> list[str]
     sent: list[str] = []
     with Store.open(settings.database_url) as store:
         for item in store.stale_submissions(timedelta(minutes=minutes)):
+            if only is not None and not only(item):
+                continue
             meta = item.metadata or {}
             ref = meta.get("image_ref")
             if not isinstance(ref, dict):
@@ -274,8 +316,10 @@ __all__ = [
     "ImageRef",
     "active_ruleset",
     "celery_for",
+    "check_engine",
     "declared_industry",
     "image_ref",
+    "image_ref_problem",
     "is_url",
     "load_image",
     "requeue_stale",

@@ -35,6 +35,11 @@ class ErrorCode(StrEnum):
     OCR_UNAVAILABLE = "ocr_unavailable"
     #: The submission declared an industry the rule set does not (or no longer) declare.
     UNKNOWN_INDUSTRY = "unknown_industry"
+    #: The submission names an OCR engine no worker knows.
+    UNKNOWN_ENGINE = "unknown_engine"
+    #: The queue message itself is malformed (its image reference, engine or arguments).
+    INVALID_MESSAGE = "invalid_message"
+    #: A bug or an unexpected failure, after ``max_attempts`` deliveries.
     INTERNAL = "internal"
 
 

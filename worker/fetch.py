@@ -325,6 +325,14 @@ def _fetch_hop(
                 ErrorCode.FETCH_FAILED,
                 f"{display_url(url)}: {type(exc).__name__}: {exc or 'network error'}",
             ) from exc
+        except httpx.InvalidURL as exc:
+            # httpx builds the next request of every redirect, even unfollowed, and
+            # refuses a Location it cannot parse as a URL of its own (mailto:, data:,
+            # javascript:, a scheme-less "http:x") with InvalidURL, not an HTTPError.
+            raise ImageError(
+                ErrorCode.FETCH_FAILED,
+                f"{display_url(url)}: the server redirected to an unusable URL ({exc})",
+            ) from exc
     raise ImageError(
         ErrorCode.FETCH_FAILED,
         f"{display_url(url)}: cannot connect ({type(last_error).__name__}: {last_error})",

@@ -90,6 +90,18 @@ class Settings(BaseSettings):
     worker_max_memory_per_child: int = Field(
         default=2_000_000, description="KiB of resident memory before a child is replaced."
     )
+    stale_minutes: float = Field(
+        default=15.0,
+        description="Minutes a submission may stay queued or processing without progress "
+        "before the workers' sweep sends it again (as ``adreview requeue --stale``). Keep it "
+        "above the hard time limit plus the broker's visibility timeout, so that a review "
+        "still running is not sent twice.",
+    )
+    sweep_seconds: float = Field(
+        default=60.0,
+        description="Seconds between sweeps for stale submissions; one worker sweeps per "
+        "interval (a Redis lock), 0 turns the sweep off.",
+    )
 
     # Verdict callbacks (``callback_url`` in a submission's metadata).
     webhook_secret: str | None = Field(

@@ -4,14 +4,23 @@ Per delivery of ``adreview.review(submission_id, engine, image_ref, industry=Non
 (``industry``, the ad's declared industry, is a keyword argument that messages without
 one leave out, as every message before it did):
 
+0. an engine name no worker knows is an ``unknown_engine`` error verdict at once, one
+   that is not a name at all an ``invalid_message`` one;
 1. a verdict already stored for this submission, rule set and engine version means a
    redelivery after success: nothing to do;
 2. ``Store.start_attempt`` counts the delivery; more crashed deliveries than
    ``settings.max_attempts`` (a poison image that kills its worker) end as an ``error``
    verdict instead of looping forever;
 3. the image bytes are loaded (inline, shared path or URL); an ``ImageError`` is an
-   ``error`` verdict at once;
+   ``error`` verdict at once (``invalid_message`` for a malformed image reference);
 4. ``review`` with the database's OCR cache, then ``Store.record_verdict`` (idempotent).
+
+Any other exception counts the delivery as failed: it is retried with backoff (the
+``failures`` keyword argument carries the count), and the delivery that fails for the
+``max_attempts``-th time - failed and crashed deliveries together - stores an
+``internal`` error verdict naming the exception. A message for a submission that does
+not exist is logged and dropped. Messages Celery itself could not take in never get
+here (``worker.broker_guard``).
 
 Transient outages (OCR server, database, broker connection) are retried with exponential
 backoff and jitter (``settings.transient_retries``, ``retry_backoff_base``,
@@ -52,8 +61,8 @@ from rules.reload import ReloadingRuleSet
 from worker import metrics
 from worker.celery_app import REVIEW_TASK, app, queue_for
 from worker.client import ImageRef, load_image
-from worker.db import DatabaseUnavailable, Store
-from worker.errors import ErrorCode, ImageError, OcrUnavailable
+from worker.db import DatabaseUnavailable, NotFound, Store
+from worker.errors import EngineNotFound, ErrorCode, ImageError, OcrUnavailable
 from worker.pipeline import review
 from worker.settings import Settings, get_settings
 from worker.verdict import Verdict, VerdictError
@@ -188,9 +197,10 @@ def _transient() -> tuple[type[BaseException], ...]:
 
 
 def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef,
-                 industry: str | None = None) -> str:
+                 industry: str | None = None, failures: int = 0) -> str:
     """Review one submitted image (an ad of ``industry``, when given) and store its
-    verdict; returns the decision."""
+    verdict; returns the decision. ``failures`` counts the earlier deliveries of this
+    message that failed unexpectedly (set by the task's own retries)."""
     if industry is not None and not isinstance(industry, str):
         industry = str(industry)  # not declared by any rule set: an unknown_industry verdict
     try:
@@ -206,15 +216,69 @@ def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef,
                     wait)
         raise self.retry(exc=exc, countdown=wait,
                          max_retries=settings.transient_retries) from exc
+    except NotFound as exc:  # nothing to write a verdict to
+        log.error("submission %s: %s; message dropped", submission_id, exc)
+        metrics.TASKS.labels("missing").inc()
+        return "missing"
+    except Exception as exc:
+        return _failed(self, submission_id, engine, industry, failures, exc)
+
+
+def _failed(task: Any, submission_id: str, engine_name: str, industry: str | None,
+            failures: int, exc: Exception) -> str:
+    """An unexpected exception: the delivery counts as failed and is retried with
+    backoff; once ``max_attempts`` deliveries failed, an ``internal`` error verdict."""
+    settings = state().settings
+    failures = int(failures or 0) + 1
+    log.error("submission %s: delivery failed (%d of at most %d): %s: %s", submission_id,
+              failures, settings.max_attempts, type(exc).__name__, exc, exc_info=exc)
+    if failures < settings.max_attempts:
+        metrics.TASKS.labels("retry").inc()
+        raise task.retry(exc=exc, countdown=backoff(failures - 1, settings), max_retries=None,
+                         kwargs={**(task.request.kwargs or {}), "failures": failures}) from exc
+    metrics.TASKS.labels("gave_up").inc()
+    message = f"gave up after {failures} failed deliveries: {type(exc).__name__}: {exc}"
+    try:
+        verdict = _unjudged(ErrorCode.INTERNAL, message, engine_name, industry)
+        return _finish(state().store, submission_id, verdict)
+    except Exception:
+        log.exception("submission %s: its error verdict could not be stored", submission_id)
+        return "failed"
+
+
+def _unjudged(code: ErrorCode, message: str, engine_name: object,
+              industry: str | None) -> Verdict:
+    """An error verdict for a submission its engine never saw (it may not even exist)."""
+    worker = state()
+    name = engine_name if isinstance(engine_name, str) else worker.settings.ocr_engine
+    engine = worker._engines.get(name)
+    return Verdict.failed(VerdictError(code, message), ruleset=worker.ruleset.version,
+                          engine=engine.name if engine else name[:64],
+                          engine_version=engine.version if engine else "", sha256=None,
+                          industry=industry)
 
 
 def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
             industry: str | None = None) -> str:
     worker = state()
     settings = worker.settings
+    if not isinstance(submission_id, str):
+        log.error("message with submission id %r (not a string) dropped", submission_id)
+        metrics.TASKS.labels("missing").inc()
+        return "missing"
     store = worker.store
     ruleset = worker.ruleset
-    engine = worker.engine(engine_name)
+    if not isinstance(engine_name, str):
+        log.error("submission %s: engine %r is not a name", submission_id, engine_name)
+        return _finish(store, submission_id, _unjudged(
+            ErrorCode.INVALID_MESSAGE, f"the engine is {engine_name!r}, not an engine name",
+            engine_name, industry))
+    try:
+        engine = worker.engine(engine_name)
+    except EngineNotFound as exc:
+        log.error("submission %s: %s", submission_id, exc)
+        return _finish(store, submission_id,
+                       _unjudged(ErrorCode.UNKNOWN_ENGINE, str(exc), engine_name, industry))
     current = store.current_verdict(submission_id)
     if current is not None and (current.verdict.ruleset, current.verdict.engine,
                                 current.verdict.engine_version) == (
@@ -222,8 +286,10 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
         metrics.TASKS.labels("skipped").inc()
         return current.verdict.decision.value
     attempts = store.start_attempt(submission_id)
-    # Retries are deliveries too; only those that did not end in a retry count as crashes.
-    crashed = attempts - 1 - int(task.request.retries or 0)
+    # Retries are deliveries too; only those that did not end in a retry count as crashes,
+    # and those that failed unexpectedly (retried by ``_failed``).
+    failures = int((task.request.kwargs or {}).get("failures") or 0)
+    crashed = attempts - 1 - int(task.request.retries or 0) + failures
     if crashed >= settings.max_attempts:
         log.error("submission %s: giving up after %d deliveries", submission_id, attempts)
         metrics.TASKS.labels("gave_up").inc()
