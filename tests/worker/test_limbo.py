@@ -23,7 +23,6 @@ import redis
 from sqlalchemy import create_engine, text, update
 from typer.testing import CliRunner
 
-from tests.worker.conftest import redis_or_skip
 from tests.worker.test_queue import (
     StartWorker,
     _ads,
@@ -31,7 +30,7 @@ from tests.worker.test_queue import (
     verdict_counts,
     wait_for,
 )
-from tests.worker.test_queue_restart import redis_server, settings
+from tests.worker.test_queue_restart import RedisServer, redis_server, settings
 from worker.client import send, submit
 from worker.db import Store, SubmissionStatus
 from worker.errors import EngineNotFound
@@ -169,19 +168,12 @@ def test_the_workers_sweep_sends_lost_submissions_again_without_an_operator(
     assert _left_waiting(settings.database_url) == []
 
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
 @pytest.fixture
-def sweep_settings(database_url: str) -> Iterator[Settings]:
-    """Settings on a fresh database (SQLite and PostgreSQL) and the shared test Redis."""
-    client = redis_or_skip(REDIS_URL)
-    queue = f"adreview-sweep-{uuid.uuid4().hex[:8]}"
-    settings = Settings(database_url=database_url, redis_url=REDIS_URL, queue=queue,
-                        stale_minutes=30, sweep_seconds=0.5)
-    yield settings
-    client.delete(queue, lock_key(settings))
-    client.close()
+def sweep_settings(database_url: str, redis_server: RedisServer) -> Settings:
+    """Settings on a fresh database (SQLite and PostgreSQL) and the test's own Redis."""
+    return Settings(database_url=database_url, redis_url=redis_server.url,
+                    queue=f"adreview-sweep-{uuid.uuid4().hex[:8]}", stale_minutes=30,
+                    sweep_seconds=30)
 
 
 def _age(url: str, ids: list[str], hours: float) -> None:
@@ -212,10 +204,11 @@ def test_the_sweep_sends_processing_ones_at_once_and_queued_ones_once_the_queue_
         assert backlog.llen(settings.queue) == 2  # the backlog and the message sent again
         backlog.delete(settings.queue)  # the backlog is worked off
         assert second.sweep() == []  # this interval was swept already
-        time.sleep(settings.sweep_seconds + 0.2)
+        assert 0 < backlog.pttl(lock_key(settings)) <= settings.sweep_seconds * 1000
+        backlog.delete(lock_key(settings))  # as when the interval is over
         assert second.sweep() == [queued]  # the queue is empty: it was lost
         assert backlog.llen(settings.queue) == 1
-        time.sleep(settings.sweep_seconds + 0.2)
+        backlog.delete(lock_key(settings))
         assert first.sweep() == []  # sent again just now: not stale any more
         with Store.open(settings.database_url) as store:
             statuses = {s: store.get_submission(s) for s in (queued, processing, fresh)}
