@@ -2,13 +2,20 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The runtime (RapidOCR, Celery, SQLAlchemy, FastAPI ...): all that the demo needs.
+CORE   := $(VENV)/.installed-core
+# Plus what the tests need: the `dev` tools and the `hunyuan` engine's torch and transformers.
+STAMP  := $(VENV)/.installed-test
 
 .PHONY: demo test lint typecheck unit bench services fonts browser schema clean
 
-$(STAMP): pyproject.toml Makefile
+$(CORE): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(STAMP): $(CORE)
 	# CPU build of torch (the pinned file on these machines); GPU hosts install their own.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev,hunyuan]'
@@ -23,7 +30,7 @@ services:
 browser:
 	./scripts/ensure-browser.sh
 
-demo: $(STAMP) fonts
+demo: $(CORE) fonts
 	$(BIN)/adreview demo
 
 lint: $(STAMP)
