@@ -13,15 +13,25 @@ A hit is then dropped when
   ``CONTEXT_WINDOW`` characters either side (第一 in 第一本, 最高 in 最高温度30°C),
 * it starts or ends inside an ASCII word (no1 in "piano 1", top1 in "top10"), or
 * another hit of the same rule contains it (第一 inside 销量第一).
+
+With ``near_miss=True`` the text is also searched for what OCR makes of a claim, in the
+ways the engine was measured to fail: a reject phrase of more than ``NEAR_MISS_MIN``
+characters with the 一 after 第 dropped (第品牌 for 第一品牌) or with its first or last
+character lost where an OCR line starts or ends (治百病 for 包治百病, 全网第 for 全网第一),
+and a phrase or pattern match of ``NEAR_MISS_MIN`` characters or more with one character
+read as a look-alike (``OCR_CONFUSIONS``: 7天限治 for 7天根治, 荃网第一 for 全网第一). Such a
+match is marked ``reason="ocr_near_miss"``; it is evidence for a reviewer, never a
+reject on its own.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ahocorasick_rs
@@ -40,6 +50,19 @@ CONTEXT_WINDOW = 24
 
 #: The name of the pattern group that exceptions must cover; the whole match is reported.
 CORE_GROUP = "core"
+
+#: The reason a near-miss match carries.
+NEAR_MISS = "ocr_near_miss"
+
+#: Phrases shorter than this (normalised) get no near-miss variants: two characters left
+#: of a three-character phrase are ordinary words too often (优秀 of 最优秀).
+NEAR_MISS_MIN = 3
+
+#: Characters the OCR engine reads in place of a claim's characters (misread -> meant),
+#: as measured on real ads: 根 read as 限 or 退, 全 as 荃, 第 as 弟, 治 as 冶, 佳 as 住.
+#: Latin confusions (TOPI, N0.1, l00%) are folded for every text by the normaliser.
+OCR_CONFUSIONS = {"限": "根", "退": "根", "荃": "全", "弟": "第", "冶": "治", "住": "佳"}
+_CONFUSION_TABLE = str.maketrans(OCR_CONFUSIONS)
 
 
 class UnknownIndustry(AdreviewError):
@@ -77,16 +100,23 @@ class Match:
     start: int
     end: int
     pattern: str | None = None
+    #: Why the match is uncertain evidence: ``ocr_near_miss`` for a claim read with one
+    #: character dropped or confused; None for an exact match.
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's fields: ``rule``, ``category``, ``severity``, ``phrase``, ``text``."""
-        return {
+        """The contract's fields: ``rule``, ``category``, ``severity``, ``phrase``, ``text``
+        (and ``reason`` for a near miss)."""
+        out: dict[str, Any] = {
             "rule": self.rule,
             "category": self.category,
             "severity": self.severity.value,
             "phrase": self.phrase,
             "text": self.text,
         }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass(frozen=True)
@@ -138,6 +168,7 @@ class _Hit:
     phrase: str
     pattern: str | None = None
     core: tuple[int, int] | None = None  # what exceptions must cover; None: the whole hit
+    near_miss: bool = False
 
     @property
     def core_span(self) -> tuple[int, int]:
@@ -167,6 +198,12 @@ class RuleSet:
     _max_exception: int = field(default=0, repr=False, compare=False)
     _rejects: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     _skipped: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
+    #: Near-miss variants (one character dropped): automaton and, per key, (rule, phrase
+    #: as written, index of the dropped character, phrase length).
+    _variants: Any = field(default=None, repr=False, compare=False)
+    _variant_entries: tuple[tuple[tuple[int, str, int, int], ...], ...] = field(
+        default=(), repr=False, compare=False
+    )
 
     @classmethod
     def build(
@@ -219,6 +256,8 @@ class RuleSet:
         if pattern_index:
             pattern_filter.Compile()
 
+        variants = _near_miss_variants(compiled, set(entries))
+        variant_keys = list(variants)
         version = ruleset_version(categories, rules, industries)
         return cls(
             categories={c.id: c for c in categories},
@@ -230,6 +269,14 @@ class RuleSet:
                 i.id: frozenset(k for k, r in enumerate(compiled) if not r.applies_to(i.id))
                 for i in industries
             },
+            _variants=(
+                ahocorasick_rs.AhoCorasick(
+                    variant_keys, matchkind=ahocorasick_rs.MatchKind.Standard
+                )
+                if variant_keys
+                else None
+            ),
+            _variant_entries=tuple(tuple(variants[k]) for k in variant_keys),
             normalizer=normalizer,
             _automaton=automaton,
             _entries=tuple(tuple(entries[k]) for k in keys),
@@ -251,21 +298,87 @@ class RuleSet:
         if industry is not None and industry not in self.industries:
             raise UnknownIndustry(industry, list(self.industries))
 
-    def match(self, text: str, industry: str | None = None) -> list[Match]:
+    def match(
+        self, text: str, industry: str | None = None, *, near_miss: bool = False
+    ) -> list[Match]:
         """Every violation in ``text``, ordered by position then rule id.
 
         ``industry`` (an id the rule set declares) limits matching to the rules that
-        apply to ads of that industry; None applies every rule.
+        apply to ads of that industry; None applies every rule. ``near_miss`` adds the
+        claims OCR read with one character dropped or confused (``reason`` set), for text
+        that came from OCR.
         """
-        return self.match_normalized(self.normalizer.normalize(text), industry)
+        return self.match_normalized(self.normalizer.normalize(text), industry,
+                                     near_miss=near_miss)
 
-    def match_normalized(self, norm: NormalizedText, industry: str | None = None) -> list[Match]:
+    def match_normalized(
+        self, norm: NormalizedText, industry: str | None = None, *, near_miss: bool = False
+    ) -> list[Match]:
         """Like ``match`` for a text already normalised with this rule set's normaliser."""
+        exact = self._match_exact(norm, industry)
+        if not near_miss or not norm.text:
+            return exact
+        found = self._near_misses(norm, industry, exact)
+        if not found:
+            return exact
+        return sorted([*exact, *found], key=lambda m: (m.start, -m.end, m.rule))
+
+    def _near_misses(
+        self, norm: NormalizedText, industry: str | None, exact: list[Match]
+    ) -> list[Match]:
+        """Claims read with one character dropped or confused, where no exact match is."""
+        text = norm.text
+        skipped = self._skipped.get(industry, frozenset()) if industry is not None else None
+        candidates: list[_Hit] = []
+        if self._variants is not None:
+            for key_index, start, end in self._variants.find_matches_as_indexes(
+                text, overlapping=True
+            ):
+                for rule_index, written, dropped, length in self._variant_entries[key_index]:
+                    if skipped and rule_index in skipped:
+                        continue
+                    if dropped == 0 and not _line_break(norm, start):
+                        continue
+                    if dropped == length - 1 and not _line_break(norm, end):
+                        continue
+                    candidates.append(_Hit(rule_index, start, end, written, near_miss=True))
+        confused = text.translate(_CONFUSION_TABLE)
+        if confused != text:
+            swapped = [i for i, (a, b) in enumerate(zip(text, confused, strict=True)) if a != b]
+            alike = NormalizedText(norm.original, confused, norm.origin, norm.origin_end)
+            for hit in self._hits(alike, skipped):
+                inside = bisect.bisect_left(swapped, hit.end) - bisect.bisect_left(
+                    swapped, hit.start
+                )
+                if inside == 1 and hit.end - hit.start >= NEAR_MISS_MIN:
+                    hit.near_miss = True
+                    candidates.append(hit)
+        if not candidates:
+            return []
+        rules = self.rules
+        kept = [
+            h for h in candidates
+            if not (rules[h.rule].exception_patterns and _in_context(h, text, rules[h.rule]))
+            and not _splits_word(norm, h.start, h.end)
+        ]
+        known = [(m.start, m.end) for m in exact]
+        found = [
+            m for m in self._to_matches(_drop_contained(kept, frozenset()), norm)
+            # an exact match over the same characters already says it
+            if not any(s < m.end and m.start < e for s, e in known)
+        ]
+        return [replace(m, reason=NEAR_MISS) for m in found]
+
+    def _match_exact(self, norm: NormalizedText, industry: str | None) -> list[Match]:
         self.check_industry(industry)
         skipped = self._skipped.get(industry, frozenset()) if industry is not None else None
-        text = norm.text
-        if not text:
+        if not norm.text:
             return []
+        return self._to_matches(_drop_contained(self._hits(norm, skipped), self._rejects), norm)
+
+    def _hits(self, norm: NormalizedText, skipped: frozenset[int] | None) -> list[_Hit]:
+        """Every hit in the normalised text that survives its rule's exceptions."""
+        text = norm.text
         hits: list[_Hit] = []
         # rule -> {exception start: furthest exception end}
         excused: dict[int, dict[int, int]] = defaultdict(dict)
@@ -296,7 +409,7 @@ class RuleSet:
                                  span if span is not None and span[0] >= 0 else None)
                         )
         rules = self.rules
-        kept = [
+        return [
             h
             for h in hits
             if not (skipped and h.rule in skipped)
@@ -304,12 +417,18 @@ class RuleSet:
             and not (rules[h.rule].exception_patterns and _in_context(h, text, rules[h.rule]))
             and not _splits_word(norm, h.start, h.end)
         ]
-        return self._to_matches(_drop_contained(kept, self._rejects), norm)
 
-    def judge(self, text: str, industry: str | None = None) -> Judgement:
-        """The decision for ``text`` (an ad of ``industry``, if given) with its matches."""
-        matches = self.match(text, industry)
-        return Judgement(decide(m.severity for m in matches), tuple(matches))
+    def judge(
+        self, text: str, industry: str | None = None, *, near_miss: bool = False
+    ) -> Judgement:
+        """The decision for ``text`` (an ad of ``industry``, if given) with its matches.
+
+        A near-miss match counts as ``review`` whatever its rule's severity.
+        """
+        matches = self.match(text, industry, near_miss=near_miss)
+        return Judgement(
+            decide(Severity.REVIEW if m.reason else m.severity for m in matches), tuple(matches)
+        )
 
     def _excused(self, hit: _Hit, starts: dict[int, int]) -> bool:
         """Whether an exception occurrence of the hit's rule covers the hit's core."""
@@ -345,6 +464,40 @@ class RuleSet:
             )
         matches.sort(key=lambda m: (m.start, -m.end, m.rule))
         return matches
+
+
+def _near_miss_variants(
+    rules: Sequence[CompiledRule], taken: set[str]
+) -> dict[str, list[tuple[int, str, int, int]]]:
+    """The reject phrases of more than ``NEAR_MISS_MIN`` Han characters with one character
+    dropped the way OCR drops them (the first, the last, or the 一 after 第), keyed by the
+    variant; variants that are phrases or exceptions themselves are left out."""
+    variants: dict[str, list[tuple[int, str, int, int]]] = defaultdict(list)
+    for index, rule in enumerate(rules):
+        if not rule.spec.enabled or rule.spec.severity is not Severity.REJECT:
+            continue
+        for key, written in rule.phrases.items():
+            if len(key) <= NEAR_MISS_MIN or any(c.isascii() for c in key):
+                continue
+            drops = {0, len(key) - 1}
+            drops.update(i for i in range(1, len(key)) if key[i - 1 : i + 1] == "第一")
+            for dropped in sorted(drops):
+                variant = key[:dropped] + key[dropped + 1 :]
+                if len(variant) < NEAR_MISS_MIN or variant in taken:
+                    continue
+                variants[variant].append((index, written, dropped, len(key)))
+    return variants
+
+
+def _line_break(norm: NormalizedText, index: int) -> bool:
+    """Whether the text breaks before normalised ``index`` the way OCR lines do: its start
+    or end, or a line break or space that was dropped as a separator."""
+    if index <= 0 or index >= len(norm.text):
+        return True
+    if not norm.gap_before(index):
+        return False
+    dropped = norm.original[norm.span(index - 1, index)[1] : int(norm.origin[index])]
+    return any(c.isspace() for c in dropped)
 
 
 def compile_pattern(pattern: str) -> Any:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 LINE_SEPARATOR = "\n"
 
+#: Why a reject match counts as review: its lines were read with low OCR confidence.
+LOW_CONFIDENCE = "low_confidence"
+
 
 class OcrCache(Protocol):
     """Where OCR results are kept by image hash, so an image is never read twice."""
@@ -107,7 +110,8 @@ def review(
         timings["ocr_cached"] = 1.0
     match_started = time.perf_counter()
     try:
-        judged = judge_lines(lines, ruleset, settings.min_match_confidence, industry)
+        judged = judge_lines(lines, ruleset, settings.min_match_confidence, industry,
+                             near_miss=settings.near_miss)
     except UnknownIndustry as exc:
         return failed(ErrorCode.UNKNOWN_INDUSTRY, str(exc))
     timings["match"] = time.perf_counter() - match_started
@@ -118,12 +122,14 @@ def review(
 
 def judge_lines(
     lines: Sequence[TextLine], ruleset: RuleSet, min_confidence: float = 0.0,
-    industry: str | None = None,
+    industry: str | None = None, *, near_miss: bool = True,
 ) -> Judged:
     """Match the lines (joined in the order given) and tie each match to its lines and box.
 
     A ``reject`` match whose lines were read with confidence below ``min_confidence``
-    counts as ``review``: the evidence is too uncertain to refuse an ad on. ``industry``
+    counts as ``review``: the evidence is too uncertain to refuse an ad on (``reason``
+    ``low_confidence``). With ``near_miss``, claims OCR read with one character dropped or
+    confused are evidence too, always uncertain (``reason`` ``ocr_near_miss``). ``industry``
     picks the rules that apply (None: all); one the rule set does not declare raises
     ``UnknownIndustry``.
     """
@@ -136,7 +142,7 @@ def judge_lines(
         position += len(line.text) + len(LINE_SEPARATOR)
     joined = LINE_SEPARATOR.join(parts)
     evidence = [_evidence(m, lines, starts, min_confidence)
-                for m in ruleset.match(joined, industry)]
+                for m in ruleset.match(joined, industry, near_miss=near_miss)]
     severities = [Severity.REVIEW if e.uncertain else e.severity for e in evidence]
     return Judged(decide(severities), tuple(evidence))
 
@@ -160,9 +166,11 @@ def _evidence(
         if line.score is not None:
             scores.append(line.score)
     score = min(scores) if scores else None
-    uncertain = (
+    reason = match.reason
+    if reason is None and (
         match.severity is Severity.REJECT and score is not None and score < min_confidence
-    )
+    ):
+        reason = LOW_CONFIDENCE
     return Evidence(
         rule=match.rule,
         category=match.category,
@@ -172,7 +180,8 @@ def _evidence(
         line=LINE_SEPARATOR.join(texts),
         box=boxes[0] if len(boxes) == 1 else _union(boxes),
         score=score,
-        uncertain=uncertain,
+        uncertain=reason is not None,
+        reason=reason,
     )
 
 

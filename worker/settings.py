@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         default=0.5,
         description="A reject-severity match read with lower OCR confidence counts as review.",
     )
+    near_miss: bool = Field(
+        default=True,
+        description="Also report claims OCR read with one character dropped or confused "
+        "(第品牌 for 第一品牌, 7天限治 for 7天根治) as uncertain review evidence.",
+    )
 
     # Image intake limits: enforced before a single pixel is decoded.
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Largest accepted file.")

@@ -22,8 +22,9 @@ class Evidence:
     ``text`` is the original OCR text of the match; ``line`` the full text of the line(s)
     it lies on; ``box`` four (x, y) points in pixels of the original image around just the
     matched characters; ``score`` the lowest OCR confidence among those lines (None when
-    the engine gives none); ``uncertain`` marks a reject-severity match that only counts
-    as ``review`` because that confidence is low.
+    the engine gives none); ``uncertain`` marks evidence that counts as ``review`` only,
+    with its ``reason``: ``low_confidence`` (a reject match read with low confidence) or
+    ``ocr_near_miss`` (a claim read with one character dropped or confused).
     """
 
     rule: str
@@ -35,9 +36,11 @@ class Evidence:
     box: Box
     score: float | None = None
     uncertain: bool = False
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's match object (with the extra ``line``, ``score``, ``uncertain``)."""
+        """The contract's match object (with the extra ``line``, ``score``, ``uncertain``,
+        ``reason``)."""
         return {
             "rule": self.rule,
             "category": self.category,
@@ -48,6 +51,7 @@ class Evidence:
             "line": self.line,
             "score": None if self.score is None else round(self.score, 4),
             "uncertain": self.uncertain,
+            "reason": self.reason,
         }
 
     @classmethod
@@ -64,6 +68,7 @@ class Evidence:
             box=box,  # type: ignore[arg-type]
             score=data.get("score"),
             uncertain=bool(data.get("uncertain", False)),
+            reason=data.get("reason"),
         )
 
 

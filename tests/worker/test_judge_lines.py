@@ -66,3 +66,49 @@ def test_sub_box_follows_a_rotated_line() -> None:
 def test_sub_box_of_an_empty_line_is_the_line_box(length: int) -> None:
     box = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
     assert sub_box(box, 0, 0, length) == box
+
+
+def test_low_confidence_evidence_says_why_it_is_uncertain(small: RuleSet) -> None:
+    judged = judge_lines([TextLine.rect("根治", 0, 0, 40, 20, 0.3)], small, min_confidence=0.5)
+    (evidence,) = judged.evidence
+    assert evidence.reason == "low_confidence"
+    assert evidence.to_dict()["reason"] == "low_confidence"
+
+
+@pytest.mark.parametrize(
+    ("lines", "read"),
+    [
+        (["全网第", "超值好物"], "全网第"),  # the 一 after 第 dropped at a line end
+        (["国货第品牌"], "第品牌"),  # the 一 after 第 dropped inside a line
+        (["治百病", "老中医"], "治百病"),  # the first character lost at a line start
+        (["7天限治痘痘"], "7天限治"),  # 根 read as 限
+        (["荃网第一"], "荃网第一"),  # 全 read as 荃
+    ],
+)
+def test_when_ocr_drops_or_confuses_one_character_of_a_claim_then_it_is_uncertain_review(
+    lines: list[str], read: str
+) -> None:
+    from rules import load_ruleset
+    from worker.settings import SHIPPED_RULES_DIR
+
+    shipped = load_ruleset(SHIPPED_RULES_DIR)
+    ocr = [TextLine.rect(text, 0, 40 * i, 20 * len(text), 40 * i + 30, 0.95)
+           for i, text in enumerate(lines)]
+    judged = judge_lines(ocr, shipped)
+    assert judged.decision is Decision.REVIEW, judged
+    near = [e for e in judged.evidence if e.reason == "ocr_near_miss"]
+    assert near and all(e.uncertain for e in near)
+    assert read in {e.text for e in near}
+    # without near-miss matching the ad passes: these are OCR errors, not claims
+    assert judge_lines(ocr, shipped, near_miss=False).decision is Decision.PASS
+
+
+def test_a_near_miss_never_rejects_and_an_exact_claim_is_not_reported_twice() -> None:
+    from rules import load_ruleset
+    from worker.settings import SHIPPED_RULES_DIR
+
+    shipped = load_ruleset(SHIPPED_RULES_DIR)
+    judged = judge_lines([TextLine.rect("全网第一 第品牌", 0, 0, 160, 20, 0.95)], shipped)
+    assert judged.decision is Decision.REJECT
+    assert [(e.text, e.reason) for e in judged.evidence] == [
+        ("全网第一", None), ("第品牌", "ocr_near_miss")]

@@ -72,7 +72,7 @@ class SubmissionOut(BaseModel):
             "rule": "absolute.first", "category": "absolute", "severity": "reject",
             "phrase": "全网第一", "text": "全 网 第 一",
             "box": [[12.0, 40.5], [250.0, 40.5], [250.0, 90.0], [12.0, 90.0]],
-            "line": "全 网 第 一 销量", "score": 0.98, "uncertain": False}],
+            "line": "全 网 第 一 销量", "score": 0.98, "uncertain": False, "reason": None}],
             "error": None, "ruleset": "fa48e8fa0ed5a7d7", "engine": "rapidocr",
             "industry": "cosmetics"},
         "reviews": []}]})
