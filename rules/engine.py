@@ -574,15 +574,24 @@ def _drop_contained(hits: list[_Hit], rejects: frozenset[int]) -> list[_Hit]:
             seen.add((hit.start, hit.end))
             furthest = max(furthest, hit.end)
             kept.append(hit)
-    reject_spans = [(h.start, h.end) for h in kept if h.rule in rejects]
+    reject_spans = sorted((h.start, h.end) for h in kept if h.rule in rejects)
     if not reject_spans or len(reject_spans) == len(kept):
         return kept
-    return [
-        h
-        for h in kept
-        if h.rule in rejects
-        or not any(start <= h.start and h.end <= end for start, end in reject_spans)
-    ]
+    # One sweep over the reject spans by start: ``reach[i]`` is the furthest end of the
+    # spans up to ``i``, so a hit is covered when the spans starting at or before it
+    # reach its end (a bisection per hit instead of a comparison with every span).
+    starts = [start for start, _ in reject_spans]
+    reach: list[int] = []
+    furthest = -1
+    for _, end in reject_spans:
+        furthest = max(furthest, end)
+        reach.append(furthest)
+
+    def covered(hit: _Hit) -> bool:
+        before = bisect.bisect_right(starts, hit.start)
+        return before > 0 and reach[before - 1] >= hit.end
+
+    return [h for h in kept if h.rule in rejects or not covered(h)]
 
 
 def ruleset_version(
