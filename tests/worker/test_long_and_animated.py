@@ -74,7 +74,7 @@ def test_a_claim_shown_only_in_a_late_frame_of_a_gif_is_found(
     assert 0 in decoded.frame_indices and max(decoded.frame_indices) >= 12
     verdict = review(data, engine, ruleset, SETTINGS)
     assert verdict.decision is Decision.REJECT
-    assert GIF_CLAIM[1] in {m.phrase for m in verdict.matches}
+    assert any(GIF_CLAIM[1] in m.phrase for m in verdict.matches)
 
 
 def test_the_same_gif_read_as_its_first_frame_only_would_pass(
