@@ -2,6 +2,9 @@
 
 User mistakes (a bad rule file, a missing path, an unknown engine) print one clear line
 on stderr and exit non-zero; tracebacks are kept for real bugs.
+
+Exit statuses: 0 done, 1 failed (or, under ``--fail-on``, something at or above the
+threshold), 2 a usage error (or, under ``--fail-on``, nothing could be judged).
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ import json
 import logging
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Sub-commands inherit these from the top context.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 rules_app = typer.Typer(
     help="Check, test and list the banned-phrase rule set.", no_args_is_help=True
@@ -35,6 +43,68 @@ app.add_typer(rules_app, name="rules")
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("adreview")
+        except PackageNotFoundError:  # pragma: no cover - run from a bare source tree
+            found = "unknown (not installed)"
+        print(f"adreview {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Ad-image compliance review: OCR ad images and flag banned advertising claims."""
+
+
+class FailOn(StrEnum):
+    """``--fail-on``: the lowest decision that makes the command exit 1."""
+
+    REVIEW = "review"
+    REJECT = "reject"
+
+
+#: The decisions at or above each ``--fail-on`` threshold. An ``error`` (an image that
+#: could not be judged) was never cleared, so it is at or above either.
+FAILING: dict[FailOn, frozenset[str]] = {
+    FailOn.REVIEW: frozenset({"review", "reject", "error"}),
+    FailOn.REJECT: frozenset({"reject", "error"}),
+}
+
+FailOnOption = Annotated[
+    FailOn | None,
+    typer.Option("--fail-on", help="Exit 1 when a decision is at or above this one (an "
+                 "error counts as both); exit 2 when nothing could be judged."),
+]
+
+
+@contextmanager
+def _gate(fail_on: FailOn | None) -> Iterator[None]:
+    """Under ``--fail-on`` exit 1 means "at or above the threshold" and nothing else: a
+    command stopped before judging (a rule set that does not load, a database that cannot
+    be opened) exits 2 instead."""
+    if fail_on is None:
+        yield
+        return
+    try:
+        yield
+    except RuleError as exc:
+        for problem in exc.problems:
+            stderr.print(f"error: {problem}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except AdreviewError as exc:
+        stderr.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 RulesDir = Annotated[
     Path | None,
@@ -91,8 +161,13 @@ def rules_test(
     rules: RulesDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON contract.")] = False,
     industry: IndustryOption = None,
+    fail_on: FailOnOption = None,
 ) -> None:
-    """Show which rules fire on a text (an ad of ``--industry``, if given), and the decision."""
+    """Show which rules fire on a text (an ad of ``--industry``, if given), and the decision.
+
+    With ``--fail-on``: exit 0 below the threshold, 1 at or above it, 2 on a usage error or
+    a rule set that does not load.
+    """
     from rules import load_ruleset
     from rules.engine import UnknownIndustry
 
@@ -104,22 +179,25 @@ def rules_test(
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(f"cannot read {file}: {exc}") from None
-    ruleset = load_ruleset(_rules_dir(rules))
+    with _gate(fail_on):
+        ruleset = load_ruleset(_rules_dir(rules))
     try:
         judgement = ruleset.judge(text, industry)
     except UnknownIndustry as exc:
         raise _unknown_industry(exc) from None
     if as_json:
         print(json.dumps(judgement.to_dict(), ensure_ascii=False))
-        return
-    stdout.print(f"decision: {judgement.decision.value}", markup=False, highlight=False)
-    if judgement.matches:
-        table = Table("rule", "category", "severity", "phrase", "text", "at")
-        for m in judgement.matches:
-            table.add_row(
-                m.rule, m.category, m.severity.value, m.phrase, m.text, f"{m.start}-{m.end}"
-            )
-        stdout.print(table)
+    else:
+        stdout.print(f"decision: {judgement.decision.value}", markup=False, highlight=False)
+        if judgement.matches:
+            table = Table("rule", "category", "severity", "phrase", "text", "at")
+            for m in judgement.matches:
+                table.add_row(
+                    m.rule, m.category, m.severity.value, m.phrase, m.text, f"{m.start}-{m.end}"
+                )
+            stdout.print(table)
+    if fail_on is not None and judgement.decision.value in FAILING[fail_on]:
+        raise typer.Exit(1)
 
 
 @rules_app.command("list")
@@ -264,8 +342,14 @@ def scan(
         int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")
     ] = None,
     industry: IndustryOption = None,
+    fail_on: FailOnOption = None,
 ) -> None:
-    """Review local images in-process (no broker needed) and store the verdicts."""
+    """Review local images in-process (no broker needed) and store the verdicts.
+
+    With ``--fail-on``: exit 0 when no image is at or above the threshold, 1 when one is
+    (an image that could not be read counts), 2 on a usage error or when nothing could be
+    judged (no images, a rule set that does not load, a database that cannot be opened).
+    """
     from rules.engine import UnknownIndustry
     from worker.scan import run_scan
 
@@ -274,8 +358,10 @@ def scan(
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
     try:
-        code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout, err=stderr,
-                        industry=industry)
+        with _gate(fail_on):
+            code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout,
+                            err=stderr, industry=industry,
+                            fail_on=FAILING[fail_on] if fail_on is not None else ())
     except UnknownIndustry as exc:
         raise _unknown_industry(exc) from None
     raise typer.Exit(code)
@@ -313,7 +399,14 @@ def verdicts(
         for item in found:
             print(json.dumps(item.to_dict(), ensure_ascii=False))
         return
-    table = Table("submission", "judged", "decision", "image", "evidence")
+    # Ids and times are copied from this table: they are never cut, on any width; the
+    # image and its evidence share the last column and fold into what is left.
+    ident = max((len(item.submission) for item in found), default=10)
+    table = Table()
+    table.add_column("submission", no_wrap=True, min_width=ident)
+    table.add_column("judged", min_width=len("2026-11-24"))
+    table.add_column("decision", no_wrap=True)
+    table.add_column("image: evidence", overflow="fold")
     for item in found:
         v = item.verdict
         evidence = (
@@ -321,7 +414,7 @@ def verdicts(
             else "\n".join(f"{m.rule}: {m.text}" for m in v.matches) or "-"
         )
         table.add_row(item.submission, item.judged.strftime("%Y-%m-%d %H:%M:%S"),
-                      v.decision.value, item.source.removeprefix("scan:"), evidence)
+                      v.decision.value, f"{item.source.removeprefix('scan:')}:\n{evidence}")
     stdout.print(table)
     stdout.print(f"{len(found)} verdicts", markup=False)
 
@@ -476,28 +569,193 @@ def worker_command(
 
 @app.command("submit")
 def submit_command(
-    images: Annotated[list[str], typer.Argument(help="Image files or http(s) URLs.")],
+    images: Annotated[
+        list[str],
+        typer.Argument(help="Image files, folders (walked recursively) or http(s) URLs."),
+    ],
     ad_id: Annotated[str | None, typer.Option("--ad-id", help="External ad id.")] = None,
     engine: EngineOption = None,
     industry: IndustryOption = None,
+    db: DbOption = None,
+    metadata: Annotated[
+        str | None,
+        typer.Option("--metadata", help='A JSON object kept with each submission, e.g. '
+                     '\'{"shop": "s-204"}\'.'),
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option("--priority", min=0, max=9,
+                     help="0 (the default) is reviewed first, 9 last."),
+    ] = None,
+    callback_url: Annotated[
+        str | None,
+        typer.Option("--callback-url", help="POST each verdict here, signed with the "
+                     "workers' ADREVIEW_WEBHOOK_SECRET."),
+    ] = None,
 ) -> None:
-    """Queue images for review; prints one submission id per line."""
-    from rules.engine import UnknownIndustry
-    from worker.client import check_engine, submit
-    from worker.errors import EngineNotFound
+    """Queue images for review; prints one submission id per line.
 
-    settings = get_settings()
+    A file that cannot be sent (unreadable, too large) is reported and skipped, and the
+    rest are sent; the command then exits 1 with a summary on stderr.
+    """
+    from rules.engine import UnknownIndustry
+    from worker.client import (
+        BrokerUnavailable,
+        active_ruleset,
+        check_engine,
+        declared_industry,
+        is_url,
+        submit,
+    )
+    from worker.errors import ConfigError, EngineNotFound
+    from worker.scan import find_images
+
+    settings = _settings(db=db)
     try:  # before anything is stored: a submission no worker can review is refused
         check_engine(engine or settings.ocr_engine)
     except EngineNotFound as exc:
         raise typer.BadParameter(str(exc), param_hint="--engine") from None
-    for image in images:
+    meta = _metadata_option(metadata, callback_url)
+    try:  # once, not per image
+        declared = declared_industry(industry, meta)
+        if declared is not None:
+            active_ruleset(settings).check_industry(declared)
+    except UnknownIndustry as exc:
+        raise _unknown_industry(exc) from None
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--metadata") from None
+    sent = stored = 0
+    failed: list[str] = []
+    for given in images:
+        if is_url(given):
+            targets = [given]
+        elif Path(given).is_dir():
+            targets = [str(p) for p in find_images([Path(given)])]
+            if not targets:
+                failed.append(given)
+                stderr.print(f"error: no image files under {given}", markup=False,
+                             highlight=False)
+        else:
+            targets = [given]
+        for image in targets:
+            try:
+                submission = submit(image, ad_id=ad_id, engine=engine, settings=settings,
+                                    industry=industry, metadata=meta, priority=priority)
+            except BrokerUnavailable as exc:
+                stored += 1
+                stderr.print(f"error: {image}: {exc}", markup=False, highlight=False)
+                continue
+            except ConfigError as exc:
+                failed.append(image)
+                stderr.print(f"error: {exc}", markup=False, highlight=False)
+                continue
+            sent += 1
+            print(submission, flush=True)
+    if stored or failed:
+        parts = [f"{sent} queued"]
+        if stored:
+            parts.append(f"{stored} stored but not queued (`adreview requeue --stale 0` "
+                         "sends them)")
+        if failed:
+            parts.append(f"{len(failed)} not submitted")
+        stderr.print("; ".join(parts), markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+def _metadata_option(raw: str | None, callback_url: str | None) -> dict[str, object] | None:
+    """``--metadata`` and ``--callback-url`` as submission metadata (usage errors: exit 2)."""
+    from worker.client import RESERVED_METADATA
+
+    meta: dict[str, object] = {}
+    if raw is not None:
         try:
-            submission = submit(image, ad_id=ad_id, engine=engine, settings=settings,
-                                industry=industry)
-        except UnknownIndustry as exc:
-            raise _unknown_industry(exc) from None
-        print(submission, flush=True)
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
+        if not isinstance(value, dict):
+            raise typer.BadParameter("must be a JSON object", param_hint="--metadata")
+        clash = sorted(set(value) & set(RESERVED_METADATA))
+        if clash:
+            raise typer.BadParameter(f"keys {', '.join(clash)} are reserved by the queue",
+                                     param_hint="--metadata")
+        meta.update(value)
+    if callback_url is not None:
+        from worker.api.webhooks import check_callback_url
+
+        try:
+            check_callback_url(callback_url)
+        except AdreviewError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--callback-url") from None
+        meta["callback_url"] = callback_url
+    return meta or None
+
+
+@app.command("show")
+def show_command(
+    submission_id: Annotated[str, typer.Argument(help="A submission id (as submit, scan "
+                                                 "--json or verdicts print it).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    db: DbOption = None,
+) -> None:
+    """One submission: its status, current verdict with evidence, and reviewer decisions."""
+    from worker.client import RESERVED_METADATA
+    from worker.db import Store, safe_url
+
+    settings = _settings(db=db)
+    with Store.open(settings.database_url) as store:
+        sub = store.get_submission(submission_id)
+        if sub is None:
+            stderr.print(f"error: no submission {submission_id!r} in "
+                         f"{safe_url(settings.database_url)}", markup=False, highlight=False)
+            raise typer.Exit(1)
+        current = store.current_verdict(submission_id)
+        reviews = store.reviews(submission_id)
+    latest = reviews[-1] if reviews else None
+    machine = None if current is None else current.verdict.decision.value
+    effective = latest.decision.value if latest is not None else machine
+    meta = {k: v for k, v in (sub.metadata or {}).items() if k not in RESERVED_METADATA}
+    if as_json:
+        print(json.dumps({
+            "id": sub.id, "ad_id": sub.ad_id, "status": sub.status.value, "source": sub.source,
+            "sha256": sub.sha256, "attempts": sub.attempts, "metadata": meta,
+            "industry": sub.industry, "created": sub.created.isoformat(),
+            "updated": sub.updated.isoformat(),
+            "verdict": None if current is None else current.to_dict(),
+            "reviews": [r.to_dict() for r in reviews],
+            "effective_decision": effective, "reviewed": latest is not None,
+        }, ensure_ascii=False))
+        return
+    facts = [("submission", sub.id), ("ad", sub.ad_id or "-"), ("status", sub.status.value),
+             ("source", sub.source), ("industry", sub.industry or "-"),
+             ("created", sub.created.strftime("%Y-%m-%d %H:%M:%S")),
+             ("metadata", json.dumps(meta, ensure_ascii=False) if meta else "-")]
+    if current is not None:
+        v = current.verdict
+        facts += [("decision", v.decision.value + (f" (reviewer: {effective})"
+                                                   if latest is not None else "")),
+                  ("judged", current.judged.strftime("%Y-%m-%d %H:%M:%S")),
+                  ("rule set", v.ruleset), ("engine", f"{v.engine} {v.engine_version}")]
+        if v.error is not None:
+            facts.append(("error", f"{v.error.code.value}: {v.error.message}"))
+    else:
+        facts.append(("decision", "- (no verdict yet)"))
+    for name, value in facts:
+        stdout.print(f"{name + ':':<11} {value}", markup=False, highlight=False)
+    if current is not None and current.verdict.matches:
+        table = Table("rule", "severity", "phrase", "text", "line", "score",
+                      title="evidence", title_justify="left")
+        for m in current.verdict.matches:
+            score = "-" if m.score is None else f"{m.score:.2f}"
+            table.add_row(m.rule, m.severity.value + (" (uncertain)" if m.uncertain else ""),
+                          m.phrase, m.text, m.line, score)
+        stdout.print(table)
+    if reviews:
+        table = Table("when", "reviewer", "action", "decision", "note",
+                      title="reviews", title_justify="left")
+        for r in reviews:
+            table.add_row(r.created.strftime("%Y-%m-%d %H:%M:%S"), r.reviewer, r.action.value,
+                          r.decision.value, r.note or "")
+        stdout.print(table)
 
 
 @app.command("requeue")

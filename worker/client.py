@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 ImageRef = dict[str, str]
 #: Metadata keys the queue keeps for itself.
 RESERVED_METADATA = ("image_ref", "engine", "priority")
+#: Message priorities on Redis: 0 (the default) is served first, 9 last. kombu keeps four
+#: bands (0-2, 3-5, 6-8, 9); within a band, messages keep their order.
+PRIORITY_MIN, PRIORITY_MAX = 0, 9
 
 
 class BrokerUnavailable(AdreviewError):
@@ -256,7 +259,8 @@ def submit(
     when it is not given, ``metadata["industry"]``) is the ad's industry. Raises
     ``UnknownIndustry`` (before storing anything) for an industry the active rule set
     does not declare, ``EngineNotFound`` (before storing anything) for an engine name no
-    worker knows, ``ConfigError`` for an image that cannot travel,
+    worker knows, ``ConfigError`` for an image that cannot travel or a ``priority``
+    outside ``PRIORITY_MIN``-``PRIORITY_MAX`` (0, the default, is served first),
     ``BrokerUnavailable`` when the row is stored but the message could not be sent.
     """
     from worker.db import Store
@@ -267,6 +271,9 @@ def submit(
     clash = sorted(set(metadata or {}) & set(RESERVED_METADATA))
     if clash:
         raise ConfigError(f"metadata keys {clash} are reserved by the queue")
+    if priority is not None and not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ConfigError(f"priority {priority} is outside {PRIORITY_MIN}-{PRIORITY_MAX} "
+                          f"({PRIORITY_MIN} is served first)")
     industry = declared_industry(industry, metadata)
     if industry is not None:
         active_ruleset(settings).check_industry(industry)
@@ -312,6 +319,8 @@ def requeue_stale(minutes: float, settings: Settings | None = None,
 
 
 __all__ = [
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
     "BrokerUnavailable",
     "ImageRef",
     "active_ruleset",

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,8 +212,11 @@ def run_scan(
     out: Console,
     err: Console,
     industry: str | None = None,
+    fail_on: Collection[str] = (),
 ) -> int:
-    """``adreview scan``: review, store, print. Returns the exit status (0 when all ran).
+    """``adreview scan``: review, store, print. Returns the exit status: 0 when all ran,
+    1 when an image's decision is one of ``fail_on`` (``--fail-on``), 2 when the paths
+    hold no image file.
 
     With ``as_json`` every image gives one JSON object on its own line of ``out``, in input
     order; otherwise a terminal gets a progress bar, a table of results and a summary.
@@ -228,7 +231,7 @@ def run_scan(
     images = find_images(paths)
     if not images:
         err.print("error: no image files found under the given paths", markup=False)
-        return 1
+        return 2
     ruleset = load_ruleset(settings.rules_dir)
     ruleset.check_industry(industry)
     engine = create_engine(settings.ocr_engine, settings)
@@ -267,6 +270,12 @@ def run_scan(
     if not as_json:
         out.print(table)
         out.print(_summary_line(summary, workers, settings), markup=False, highlight=False)
+    failing = sum(summary.decisions[d] for d in set(fail_on))
+    if failing:
+        named = " or ".join(d for d in ("reject", "review", "error") if d in fail_on)
+        err.print(f"{failing} of {summary.images} images are {named}", markup=False,
+                  highlight=False)
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import SMALL_RULES, RuleDir
@@ -110,6 +111,76 @@ def test_a_broken_rule_folder_gives_one_line_per_problem_and_no_traceback(
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"error: {folder / 'bad.yaml'}:")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "threshold", "status"),
+    [
+        ("全 网 第 一", "reject", 1),
+        ("全 网 第 一", "review", 1),
+        ("送礼首选", "reject", 0),
+        ("送礼首选", "review", 1),
+        ("纯棉T恤", "review", 0),
+        ("第一步 打开包装", "review", 0),
+    ],
+)
+def test_rules_test_fail_on_exits_1_at_or_above_the_threshold(
+    rule_dir: RuleDir, text: str, threshold: str, status: int
+) -> None:
+    folder = rule_dir({"r.yaml": SMALL_RULES})
+    for output in ([], ["--json"]):
+        result = runner.invoke(
+            app, ["rules", "test", "--rules", str(folder), *output, "--fail-on", threshold, text]
+        )
+        assert result.exit_code == status, result.output
+        assert result.stdout  # the decision is printed either way
+
+
+def test_rules_test_fail_on_exits_2_for_a_usage_error_or_a_rule_set_that_does_not_load(
+    rule_dir: RuleDir, tmp_path: Path
+) -> None:
+    good = rule_dir({"r.yaml": SMALL_RULES})
+    wrong = runner.invoke(app, ["rules", "test", "--rules", str(good), "--fail-on", "pass", "x"])
+    assert wrong.exit_code == 2
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.yaml").write_text("rules: [\n", encoding="utf-8")
+    result = runner.invoke(app, ["rules", "test", "--rules", str(broken), "--fail-on",
+                                 "reject", "全网第一"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {broken / 'bad.yaml'}:")
+    # Without --fail-on a rule set that does not load still fails as it did (exit 1).
+    assert runner.invoke(app, ["rules", "test", "--rules", str(broken), "x"]).exit_code != 0
+
+
+def test_rules_check_reports_the_problems_of_every_file_in_one_pass(rule_dir: RuleDir) -> None:
+    folder = rule_dir(
+        {
+            "a.yaml": "rules:\n  - {id: a.b, category: absolute, severity: maybe, phrases: [x]}\n"
+                      "  - {id: a.c, category: absolute, severity: reject, patterns: ['(']}\n",
+            "b.yaml": "rules:\n  - {id: a.c, category: medical, severity: reject, phrases: [y]}\n",
+        }
+    )
+    result = runner.invoke(app, ["rules", "check", str(folder)])
+    assert result.exit_code == 1
+    a, b = folder / "a.yaml", folder / "b.yaml"
+    assert result.stderr.splitlines() == [
+        f"{a}:2: severity: 'maybe' is not one of 'reject' or 'review'",
+        f"{a}:3: rule 'a.c': pattern '(' does not compile: missing ): (",
+        f"{b}:2: duplicate rule id 'a.c' (first defined at {a}:3)",
+        f"3 problem(s) in {folder}",
+    ]
+
+
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"adreview {version('adreview')}\n")
+    for args in (["-h"], ["scan", "-h"], ["submit", "-h"], ["rules", "test", "-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, args
+        assert "Usage:" in result.stdout and "--help" in result.stdout
 
 
 def test_help_lists_the_commands() -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import typer
 from PIL import Image
+from rich.cells import cell_len
 from sqlalchemy import create_engine, func, select
 
 from worker.cli import parse_since
+from worker.db import Store
 from worker.db.models import OcrResult, Submission, VerdictRow
 from worker.samples import render_ad
 
@@ -23,8 +25,9 @@ CONTRACT_KEYS = {"image", "decision", "matches", "error", "ruleset", "engine"}
 MATCH_KEYS = {"rule", "category", "severity", "phrase", "text", "box"}
 
 
-def adreview(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+def adreview(*args: str, check: bool = True, columns: int = 200
+             ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
     result = subprocess.run(
         [*ADREVIEW, *args], capture_output=True, text=True, timeout=300, env=env, check=False
     )
@@ -171,8 +174,89 @@ def test_scan_of_a_folder_without_images_fails_with_a_clear_message(
 ) -> None:
     (tmp_path / "empty").mkdir()
     result = adreview("scan", str(tmp_path / "empty"), "--db", sqlite_url, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no image files found" in result.stderr
+
+
+def test_scan_fail_on_exits_1_at_or_above_the_threshold_and_0_below_it(
+    ads: Path, sqlite_url: str, tmp_path: Path
+) -> None:
+    violation, clean, broken, context = (
+        str(ads / name) for name in ("a_violation.png", "b_clean.jpg", "c_broken.jpg",
+                                     "nested/d_context.webp"))
+    # The same claim at review severity.
+    lenient = tmp_path / "lenient"
+    lenient.mkdir()
+    (lenient / "rules.yaml").write_text(
+        "categories: [{id: absolute, name: 绝对化用语}]\n"
+        "rules: [{id: absolute.first, category: absolute, severity: review, phrases: [全网第一]}]\n",
+        encoding="utf-8")
+
+    def status(*args: str) -> int:
+        done = adreview("scan", *args, "--jobs", "1", "--db", sqlite_url, check=False)
+        assert "Traceback" not in done.stderr
+        return done.returncode
+
+    assert status(clean, context, "--fail-on", "reject") == 0
+    assert status(clean, context, "--fail-on", "review") == 0
+    assert status(clean, violation, "--fail-on", "reject") == 1
+    assert status(violation, "--rules", str(lenient), "--fail-on", "reject") == 0
+    assert status(violation, "--rules", str(lenient), "--fail-on", "review") == 1
+    assert status(broken, "--fail-on", "reject") == 1  # never cleared
+    assert status(violation) == 0  # without --fail-on, as before
+
+    gated = adreview("scan", clean, violation, broken, "--json", "--fail-on", "reject",
+                     "--db", sqlite_url, check=False)
+    assert gated.returncode == 1
+    assert [json.loads(line)["decision"] for line in gated.stdout.splitlines()] == [
+        "pass", "reject", "error"]
+    assert "2 of 3 images are reject or error" in gated.stderr
+
+    # Nothing judged: exit 2, never 1.
+    (tmp_path / "bad-rules").mkdir()
+    (tmp_path / "bad-rules" / "bad.yaml").write_text("rules: [\n", encoding="utf-8")
+    assert status(violation, "--rules", str(tmp_path / "bad-rules"), "--fail-on", "reject") == 2
+    (tmp_path / "none").mkdir()
+    assert status(str(tmp_path / "none"), "--fail-on", "reject") == 2
+    assert status(violation, "--fail-on", "maybe") == 2
+
+
+def test_the_verdicts_table_shows_whole_ids_on_an_80_column_terminal(
+    ads: Path, sqlite_url: str
+) -> None:
+    scanned = adreview("scan", str(ads), "--json", "--db", sqlite_url).stdout.splitlines()
+    ids = [json.loads(line)["submission"] for line in scanned]
+    table = adreview("verdicts", "--db", sqlite_url, columns=80).stdout
+    assert max(cell_len(line) for line in table.splitlines()) <= 80  # CJK: two cells
+    for ident in ids:
+        assert len(ident) == 36 and ident in table
+
+
+def test_show_prints_one_submission_with_its_verdict_evidence_and_reviews(
+    ads: Path, sqlite_url: str
+) -> None:
+    scanned = adreview("scan", str(ads / "a_violation.png"), "--json", "--db", sqlite_url)
+    ident = json.loads(scanned.stdout)["submission"]
+    with Store.open(sqlite_url) as store:
+        store.add_review(ident, "alice", "override", "pass", note="a slogan, not a claim")
+
+    shown = adreview("show", ident, "--db", sqlite_url).stdout
+    assert f"submission: {ident}" in shown
+    assert "decision:   reject (reviewer: pass)" in shown
+    for text in ("absolute.first", "全网第一", "alice", "override", "a slogan, not a claim"):
+        assert text in shown
+
+    data = json.loads(adreview("show", ident, "--json", "--db", sqlite_url).stdout)
+    assert (data["id"], data["status"], data["verdict"]["decision"]) == (ident, "done", "reject")
+    assert data["verdict"]["submission"] == ident
+    assert any(m["rule"] == "absolute.first" for m in data["verdict"]["matches"])
+    assert (data["effective_decision"], data["reviewed"]) == ("pass", True)
+    assert [(r["reviewer"], r["action"], r["decision"]) for r in data["reviews"]] == [
+        ("alice", "override", "pass")]
+
+    missing = adreview("show", "no-such-id", "--db", sqlite_url, check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"error: no submission 'no-such-id' in {sqlite_url}"
 
 
 def test_parse_since_reads_ages_and_iso_times() -> None:
