@@ -8,6 +8,7 @@ installed.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -188,6 +189,79 @@ def test_vllm_serves_a_pinned_hunyuanocr_revision(compose: dict[str, Any]) -> No
     # Unpinned means refused, not the hub's moving root.
     assert 'test -n "$$HUNYUAN_REVISION"' in script
     assert vllm["environment"]["HUNYUAN_REVISION"].startswith("${ADREVIEW_HUNYUAN_REVISION")
+
+
+APP_SERVICES = ("api", "worker", "worker-gpu")
+
+
+def test_secrets_come_from_files_and_other_settings_from_an_optional_env_file(
+    compose: dict[str, Any],
+) -> None:
+    found = services(compose)
+    declared = compose["secrets"]
+    assert declared == {
+        "adreview_webhook_secret": {"file": "./secrets/adreview_webhook_secret"},
+        "adreview_vllm_api_key": {"file": "./secrets/adreview_vllm_api_key"},
+    }
+    for name in APP_SERVICES:
+        assert "adreview_webhook_secret" in found[name]["secrets"], name
+        assert found[name]["env_file"] == [{"path": "adreview.env", "required": False}], name
+        assert found[name]["entrypoint"][:2] == ["/bin/sh", "-c"], name
+    assert "adreview_vllm_api_key" in found["worker-gpu"]["secrets"]
+    assert found["vllm"]["secrets"] == ["adreview_vllm_api_key"]
+    assert "VLLM_API_KEY=\"$$(cat /run/secrets/adreview_vllm_api_key)\"" in \
+        " ".join(found["vllm"]["entrypoint"])
+    # No secret value in the file itself.
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "ADREVIEW_WEBHOOK_SECRET" not in text and "ADREVIEW_VLLM_API_KEY" not in text
+    # What operators create next to the file stays out of git; the example is in it.
+    ignored = subprocess.run(["git", "check-ignore", "secrets/adreview_webhook_secret",
+                              "adreview.env"], cwd=REPO, capture_output=True, text=True,
+                             check=False)
+    assert ignored.stdout.split() == ["secrets/adreview_webhook_secret", "adreview.env"]
+    example = (REPO / "adreview.env.example").read_text(encoding="utf-8")
+    fields = {f"ADREVIEW_{name.upper()}" for name in Settings.model_fields}
+    named = set(re.findall(r"\bADREVIEW_[A-Z0-9_]+", example))
+    assert named and named <= fields, sorted(named - fields)
+
+
+def test_the_secrets_entrypoint_exports_each_secret_file_as_its_setting(
+    compose: dict[str, Any], tmp_path: Path,
+) -> None:
+    shell, flag, script, name = services(compose)["worker"]["entrypoint"]
+    # Compose turns $$ into $; the secrets folder is a temporary one here.
+    script = script.replace("$$", "$").replace("/run/secrets", str(tmp_path))
+    (tmp_path / "adreview_webhook_secret").write_text("s3cret value\n")
+    (tmp_path / "adreview_vllm_api_key").write_text("vllm-key")
+    (tmp_path / "unrelated").write_text("not exported")
+    done = subprocess.run(
+        [shell, flag, script, name, "python3", "-c",
+         "import os, json; print(json.dumps({k: v for k, v in os.environ.items() "
+         "if k.startswith(('ADREVIEW_', 'UNRELATED'))}))"],
+        capture_output=True, text=True, timeout=30, check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert json.loads(done.stdout) == {"ADREVIEW_WEBHOOK_SECRET": "s3cret value",
+                                       "ADREVIEW_VLLM_API_KEY": "vllm-key"}
+    for setting in json.loads(done.stdout):
+        assert setting.removeprefix("ADREVIEW_").lower() in Settings.model_fields
+
+
+def test_the_rule_editors_folder_is_mounted_read_only_where_rules_are_loaded(
+    compose: dict[str, Any],
+) -> None:
+    found = services(compose)
+    for name in APP_SERVICES:
+        assert "${RULES_FOLDER:-./rules/shipped}:/rules:ro" in found[name]["volumes"], name
+        assert found[name]["environment"]["ADREVIEW_RULES_DIR"] == "/rules", name
+    from rules import load_ruleset
+
+    assert load_ruleset(REPO / "rules" / "shipped").rules  # the default folder loads
+
+
+def test_the_vllm_image_is_pinned_to_a_release(compose: dict[str, Any]) -> None:
+    image = str(services(compose)["vllm"]["image"])
+    assert re.fullmatch(r"vllm/vllm-openai:v\d+\.\d+\.\d+", image), image
 
 
 def test_the_dockerfile_installs_the_package_and_cjk_fonts() -> None:
