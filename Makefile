@@ -9,10 +9,12 @@ STAMP  := $(VENV)/.installed-test
 
 .PHONY: demo test lint typecheck unit bench services fonts browser schema clean
 
+# A plain install: the demo needs no editable one (whose meta path finder setuptools
+# warns about); `make test` replaces it with an editable install of the working tree.
 $(CORE): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q .
 	touch $@
 
 $(STAMP): $(CORE)

@@ -32,14 +32,14 @@ def pip_installs(commands: list[str]) -> list[str]:
 def test_make_demo_installs_the_core_package_alone() -> None:
     commands = planned("demo")
     installs = pip_installs(commands)
-    assert installs == ["-q --upgrade pip", "-q -e ."]
+    assert installs == ["-q --upgrade pip", "-q ."]
     assert not any(heavy in " ".join(commands) for heavy in HEAVY)
     assert commands[-1] == ".venv/bin/adreview demo"
 
 
 def test_make_test_adds_the_cpu_torch_and_the_dev_and_hunyuan_extras() -> None:
     installs = pip_installs(planned("unit"))
-    assert installs == ["-q --upgrade pip", "-q -e .", "-q torch==2.13.0",
+    assert installs == ["-q --upgrade pip", "-q .", "-q torch==2.13.0",
                         "-q -e '.[dev,hunyuan]'"]
 
 
