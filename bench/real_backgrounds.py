@@ -14,9 +14,11 @@ judges them with the shipped rules, in one run:
   characters read inside a longer run of other text), ``small`` (drawn below 30 px) and
   ``unread`` (most of it not read at all);
 
-each twice, as a before/after pair measured on the same OCR lines: exact matching only,
-and with near-miss matching (claims read with one character dropped or confused count as
-uncertain review evidence). Acceptance: recall >= 95% with <= 2% of clean images flagged.
+each three times on the same OCR reading: exact matching only (before), with near-miss
+matching (claims read with one character dropped or confused count as uncertain review
+evidence), and with near misses plus the second look (unsure lines read again from their
+crops), whose cost is reported against the OCR time. Acceptance: recall >= 95% with <= 2%
+of clean images flagged.
 
 Run: ``.venv/bin/python bench/real_backgrounds.py [--photos DIR] [--images N] [--json]``.
 """
@@ -46,9 +48,10 @@ from models.base import TextLine  # noqa: E402
 from models.images import decode_image  # noqa: E402
 from models.reader import read_image  # noqa: E402
 from models.registry import create_engine  # noqa: E402
+from models.second_look import second_look  # noqa: E402
 from rules import Decision, RuleSet, load_ruleset  # noqa: E402
 from rules.normalize import Normalizer  # noqa: E402
-from worker.pipeline import judge_lines  # noqa: E402
+from worker.pipeline import judge_lines, unsure_lines  # noqa: E402
 from worker.samples import (  # noqa: E402
     CLAIMS,
     CLEAN_HEADLINES,
@@ -204,16 +207,17 @@ def _one_off(a: str, b: str) -> bool:
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
-def _found(case: Case, decision: Decision, evidence: Sequence[Any]) -> bool:
+def _found(case: Case, decision: Decision, evidence: Sequence[Any], ruleset: RuleSet) -> bool:
+    """Whether the drawn claim is among the evidence: a match of a rule that fires on the
+    claim as written, or a match whose text lies inside the drawn claim (the OCR reading
+    of it, 10%有效 for １００％有效)."""
     if decision is Decision.PASS:
         return False
     claim = _fold(case.claim or "")
-    canonical = _fold(case.canonical or "")
+    rules = {m.rule for m in ruleset.match(case.claim or "")}
     for item in evidence:
-        text, phrase = _fold(item.text), _fold(item.phrase)
-        if (canonical and (canonical in phrase or phrase in canonical or canonical in text)) or (
-            text and (text in claim or claim in text)
-        ):
+        text = _fold(item.text)
+        if item.rule in rules or (text and (text in claim or claim in text)):
             return True
     return False
 
@@ -223,23 +227,37 @@ def measure(cases: Sequence[Case], ruleset: RuleSet, settings: Settings) -> dict
     engine = create_engine("rapidocr", settings)
     results: dict[str, dict[str, Any]] = {}
     read: list[tuple[Case, list[TextLine]]] = []
+    frames = []
     started = time.perf_counter()
     for case in cases:
         decoded = decode_image(case.data, settings)
+        frames.append(decoded)
         read.append((case, read_image(engine, decoded, settings)))
     ocr_seconds = time.perf_counter() - started
-    for label, near_miss in (("exact", False), ("near_miss", True)):
+    started = time.perf_counter()
+    looked: list[tuple[Case, list[TextLine]]] = []
+    reread = changed = 0
+    for (case, lines), decoded in zip(read, frames, strict=True):
+        unsure = unsure_lines(lines, ruleset, settings)
+        new = second_look(engine, decoded.frames, lines, unsure) if unsure else lines
+        reread += len(unsure)
+        changed += sum(1 for line in new if line.first_read is not None)
+        looked.append((case, new))
+    look_seconds = time.perf_counter() - started
+    passes = (("exact", False, read), ("near_miss", True, read),
+              ("second_look", True, looked))
+    for label, near_miss, readings in passes:
         hits = misses = clean_flagged = clean = 0
         modes: Counter[str] = Counter()
         missed: list[dict[str, str]] = []
-        for case, lines in read:
+        for case, lines in readings:
             judged = judge_lines(lines, ruleset, settings.min_match_confidence,
                                  near_miss=near_miss)
             if case.claim is None:
                 clean += 1
                 clean_flagged += judged.decision is not Decision.PASS
                 continue
-            if _found(case, judged.decision, judged.evidence):
+            if _found(case, judged.decision, judged.evidence, ruleset):
                 hits += 1
                 continue
             misses += 1
@@ -258,7 +276,11 @@ def measure(cases: Sequence[Case], ruleset: RuleSet, settings: Settings) -> dict
             "failure_modes": dict(modes),
             "missed": missed,
         }
-    return {"images": len(cases), "ocr_seconds": round(ocr_seconds, 1), **results}
+    return {"images": len(cases), "ocr_seconds": round(ocr_seconds, 1),
+            "second_look_cost": {"seconds": round(look_seconds, 2), "lines": reread,
+                            "changed": changed,
+                            "share_of_ocr": look_seconds / ocr_seconds if ocr_seconds else 0.0},
+            **results}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -266,12 +288,15 @@ def render(report: dict[str, Any]) -> str:
            f"({report['photo_dir']}); OCR {report['ocr_seconds']} s", ""]
     out.append(f"   {'matching':<12}{'claims':>8}{'found':>7}{'recall':>8}"
                f"{'clean':>7}{'flagged':>9}{'rate':>7}   failure modes of the misses")
-    for label in ("exact", "near_miss"):
+    for label in ("exact", "near_miss", "second_look"):
         r = report[label]
         modes = ", ".join(f"{k} {v}" for k, v in sorted(r["failure_modes"].items())) or "-"
         out.append(f"   {label:<12}{r['violating']:>8}{r['found']:>7}{r['recall']:>8.1%}"
                    f"{r['clean']:>7}{r['clean_flagged']:>9}{r['clean_flagged_rate']:>7.1%}   {modes}")
-    after = report["near_miss"]
+    look = report["second_look_cost"]
+    out += ["", f"   second look: {look['lines']} lines read again, {look['changed']} changed, "
+                f"{look['seconds']} s = {look['share_of_ocr']:.1%} of the OCR time"]
+    after = report["second_look"]
     ok = (after["recall"] >= TARGETS["recall_min"]
           and after["clean_flagged_rate"] <= TARGETS["clean_flagged_max"])
     out += ["", f"   target: recall >= 95% with <= 2% of clean images flagged -> "

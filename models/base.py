@@ -18,12 +18,14 @@ class TextLine:
 
     ``box`` holds four (x, y) points - top-left, top-right, bottom-right, bottom-left -
     in pixels of the original image; ``score`` is the engine's confidence in [0, 1],
-    or None when the engine gives none.
+    or None when the engine gives none. ``first_read`` is the text the engine first read
+    when a second look at the line's crop changed it (see ``models.second_look``).
     """
 
     text: str
     box: Box
     score: float | None = None
+    first_read: str | None = None
 
     @staticmethod
     def rect(

@@ -274,6 +274,22 @@ class RapidOcrEngine:
         return results
 
 
+    def read_line(self, image: Image.Image) -> tuple[str, float] | None:
+        """Recognise ``image`` as one line of text, without detection (a second look at a
+        line's crop): its text and score, or None when nothing was read."""
+        ocr = self.runtime()
+        try:
+            with self._lock:
+                raw, _elapsed = ocr(to_bgr(image), use_det=False, use_cls=False)
+        except Exception as exc:
+            raise OcrError(f"RapidOCR failed on a line crop: {type(exc).__name__}: {exc}") from exc
+        if not raw:
+            return None
+        text, score = raw[0][0], raw[0][1]
+        text = str(text).strip()
+        return (text, float(score)) if text else None
+
+
 def pad_thin(pixels: npt.NDArray[np.uint8], max_side_len: int) -> npt.NDArray[np.uint8]:
     """Pad a long thin strip at its bottom/right edge so RapidOCR can shrink it.
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from models.base import Box, OcrEngine, TextLine
+from models.second_look import LineReader, second_look
 from rules import RuleSet
 from rules.engine import Match, UnknownIndustry, decide
 from rules.schema import Decision, Severity
@@ -104,6 +105,16 @@ def review(
             log.warning("OCR failed on image %s: %s", sha256[:12], exc)
             return failed(exc.code, str(exc))
         timings["ocr"] = time.perf_counter() - ocr_started
+        if settings.second_look and isinstance(engine, LineReader):
+            look_started = time.perf_counter()
+            unsure = unsure_lines(lines, ruleset, settings, industry)
+            if unsure:
+                try:
+                    lines = second_look(engine, decoded.frames, lines, unsure)
+                except OcrError as exc:
+                    log.warning("second look failed on image %s: %s", sha256[:12], exc)
+            timings["second_look"] = time.perf_counter() - look_started
+            timings["second_look_lines"] = float(len(unsure))
         if cache is not None:
             cache.put(sha256, engine.name, engine.version, lines, decoded.size, timings["ocr"])
     else:
@@ -133,18 +144,49 @@ def judge_lines(
     picks the rules that apply (None: all); one the rule set does not declare raises
     ``UnknownIndustry``.
     """
-    starts: list[int] = []
-    parts: list[str] = []
-    position = 0
-    for line in lines:
-        starts.append(position)
-        parts.append(line.text)
-        position += len(line.text) + len(LINE_SEPARATOR)
-    joined = LINE_SEPARATOR.join(parts)
+    joined, starts = _joined(lines)
     evidence = [_evidence(m, lines, starts, min_confidence)
                 for m in ruleset.match(joined, industry, near_miss=near_miss)]
     severities = [Severity.REVIEW if e.uncertain else e.severity for e in evidence]
     return Judged(decide(severities), tuple(evidence))
+
+
+def _joined(lines: Sequence[TextLine]) -> tuple[str, list[int]]:
+    """The lines' texts joined in order, and where each starts in the joined text."""
+    starts: list[int] = []
+    position = 0
+    for line in lines:
+        starts.append(position)
+        position += len(line.text) + len(LINE_SEPARATOR)
+    return LINE_SEPARATOR.join(line.text for line in lines), starts
+
+
+def unsure_lines(
+    lines: Sequence[TextLine], ruleset: RuleSet, settings: Settings,
+    industry: str | None = None,
+) -> list[int]:
+    """The lines worth a second look, most telling first, at most
+    ``settings.second_look_max_lines``: those holding a near-miss claim, then those read
+    with confidence below ``settings.second_look_below`` (least confident first)."""
+    near: set[int] = set()
+    if settings.near_miss and lines:
+        joined, starts = _joined(lines)
+        try:
+            matches = ruleset.match(joined, industry, near_miss=True)
+        except UnknownIndustry:
+            matches = []
+        for match in matches:
+            if match.reason is not None:
+                first = bisect.bisect_right(starts, match.start) - 1
+                last = bisect.bisect_right(starts, match.end - 1) - 1
+                near.update(range(first, last + 1))
+    low = sorted(
+        (i for i, line in enumerate(lines)
+         if line.score is not None and line.score < settings.second_look_below),
+        key=lambda i: lines[i].score or 0.0,
+    )
+    ordered = [*sorted(near), *(i for i in low if i not in near)]
+    return ordered[: settings.second_look_max_lines]
 
 
 def _evidence(

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
         description="Also report claims OCR read with one character dropped or confused "
         "(第品牌 for 第一品牌, 7天限治 for 7天根治) as uncertain review evidence.",
     )
+    second_look: bool = Field(
+        default=True,
+        description="Read again, from its padded and upscaled crop, each line read with low "
+        "confidence or holding a near-miss claim (engines that can read a single line).",
+    )
+    second_look_below: float = Field(
+        default=0.8, description="Lines read with less confidence than this get a second look."
+    )
+    second_look_max_lines: int = Field(
+        default=3, ge=0, description="At most this many lines of an image get a second look."
+    )
 
     # Image intake limits: enforced before a single pixel is decoded.
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Largest accepted file.")

@@ -40,11 +40,16 @@ def scan_submission_id(source: str, sha256: str | None, industry: str | None = N
 
 
 def lines_to_json(lines: Iterable[TextLine]) -> list[dict[str, Any]]:
-    """OCR lines as stored: ``[{"text", "box": [[x, y] * 4], "score"}]``."""
-    return [
-        {"text": line.text, "box": [[x, y] for x, y in line.box], "score": line.score}
-        for line in lines
-    ]
+    """OCR lines as stored: ``[{"text", "box": [[x, y] * 4], "score"}]``, with
+    ``first_read`` for a line a second look read again."""
+    stored = []
+    for line in lines:
+        item: dict[str, Any] = {
+            "text": line.text, "box": [[x, y] for x, y in line.box], "score": line.score}
+        if line.first_read is not None:
+            item["first_read"] = line.first_read
+        stored.append(item)
+    return stored
 
 
 def lines_from_json(data: Iterable[dict[str, Any]]) -> list[TextLine]:
@@ -54,7 +59,8 @@ def lines_from_json(data: Iterable[dict[str, Any]]) -> list[TextLine]:
         box = tuple((float(x), float(y)) for x, y in item["box"])
         score = item.get("score")
         lines.append(
-            TextLine(item["text"], box, None if score is None else float(score))  # type: ignore[arg-type]
+            TextLine(item["text"], box, None if score is None else float(score),  # type: ignore[arg-type]
+                     item.get("first_read"))
         )
     return lines
 
