@@ -343,6 +343,9 @@ def scan(
     ] = None,
     industry: IndustryOption = None,
     fail_on: FailOnOption = None,
+    with_lines: Annotated[
+        bool, typer.Option("--lines", help="With --json: every OCR line of each image too.")
+    ] = False,
 ) -> None:
     """Review local images in-process (no broker needed) and store the verdicts.
 
@@ -361,7 +364,8 @@ def scan(
         with _gate(fail_on):
             code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout,
                             err=stderr, industry=industry,
-                            fail_on=FAILING[fail_on] if fail_on is not None else ())
+                            fail_on=FAILING[fail_on] if fail_on is not None else (),
+                            with_lines=with_lines)
     except UnknownIndustry as exc:
         raise _unknown_industry(exc) from None
     raise typer.Exit(code)

@@ -28,6 +28,7 @@ from rich.text import Text
 from models.base import OcrEngine, TextLine
 from rules import RuleSet, load_ruleset
 from worker.db.engine import safe_url
+from worker.db.records import lines_to_json
 from worker.errors import AdreviewError, ErrorCode
 from worker.pipeline import review
 from worker.settings import Settings
@@ -213,6 +214,7 @@ def run_scan(
     err: Console,
     industry: str | None = None,
     fail_on: Collection[str] = (),
+    with_lines: bool = False,
 ) -> int:
     """``adreview scan``: review, store, print. Returns the exit status: 0 when all ran,
     1 when an image's decision is one of ``fail_on`` (``--fail-on``), 2 when the paths
@@ -221,7 +223,9 @@ def run_scan(
     With ``as_json`` every image gives one JSON object on its own line of ``out``, in input
     order; otherwise a terminal gets a progress bar, a table of results and a summary.
     Images that cannot be reviewed are results (``error`` verdicts), not failures.
-    ``industry`` is the ads' industry; one the rule set does not declare raises
+    ``with_lines`` adds every OCR line to each JSON object (``lines``: text, box, score,
+    and ``first_read`` for a line the second look changed). ``industry`` is the ads'
+    industry; one the rule set does not declare raises
     ``UnknownIndustry`` before anything is read or stored.
     """
     from models.registry import create_engine
@@ -261,6 +265,10 @@ def run_scan(
                 if as_json:
                     line = {"image": str(result.path), **result.verdict.to_dict(),
                             "submission": submission}
+                    if with_lines:
+                        read = cache.known.get(
+                            (result.verdict.sha256 or "", engine.name, engine.version), [])
+                        line["lines"] = lines_to_json(read)
                     out.print(json.dumps(line, ensure_ascii=False), markup=False,
                               highlight=False, soft_wrap=True)
                 else:

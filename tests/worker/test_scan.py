@@ -94,6 +94,21 @@ def test_scan_json_prints_one_contract_object_per_image_in_input_order(
     assert context["decision"] == "pass", context["matches"]
 
 
+def test_scan_json_lines_adds_every_ocr_line_read_and_again_from_the_cache(
+    ads: Path, sqlite_url: str
+) -> None:
+    for _ in range(2):  # the second scan takes the lines from the stored OCR
+        result = adreview("scan", str(ads / "a_violation.png"), "--json", "--lines",
+                          "--db", sqlite_url)
+        (line,) = [json.loads(text) for text in result.stdout.splitlines()]
+        texts = [item["text"] for item in line["lines"]]
+        assert any("全网第一" in text for text in texts), texts
+        for item in line["lines"]:
+            assert set(item) >= {"text", "box", "score"} and len(item["box"]) == 4
+    plain = adreview("scan", str(ads / "a_violation.png"), "--json", "--db", sqlite_url)
+    assert "lines" not in json.loads(plain.stdout)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_scanning_again_writes_no_duplicates_and_reads_no_image_twice(
     ads: Path, backend: str, request: pytest.FixtureRequest
