@@ -409,14 +409,23 @@ class RuleSet:
                                  span if span is not None and span[0] >= 0 else None)
                         )
         rules = self.rules
-        return [
-            h
-            for h in hits
-            if not (skipped and h.rule in skipped)
-            and not (h.rule in excused and self._excused(h, excused[h.rule]))
-            and not (rules[h.rule].exception_patterns and _in_context(h, text, rules[h.rule]))
-            and not _splits_word(norm, h.start, h.end)
-        ]
+        contextual = {i for i, rule in enumerate(rules) if rule.exception_patterns}
+        kept = []
+        for h in hits:
+            rule = h.rule
+            if skipped and rule in skipped:
+                continue
+            if rule in excused and self._excused(h, excused[rule]):
+                continue
+            if rule in contextual and _in_context(h, text, rules[rule]):
+                continue
+            # only a hit that starts or ends with an ASCII letter or digit can split a word
+            if (text[h.start] < "\x80" or text[h.end - 1] < "\x80") and _splits_word(
+                norm, h.start, h.end
+            ):
+                continue
+            kept.append(h)
+        return kept
 
     def judge(
         self, text: str, industry: str | None = None, *, near_miss: bool = False
@@ -433,10 +442,10 @@ class RuleSet:
     def _excused(self, hit: _Hit, starts: dict[int, int]) -> bool:
         """Whether an exception occurrence of the hit's rule covers the hit's core."""
         begin, end = hit.core_span
-        for start in range(max(0, end - self._max_exception), begin + 1):
-            if starts.get(start, -1) >= end:
-                return True
-        return False
+        low = max(0, end - self._max_exception)
+        if len(starts) < begin + 1 - low:  # fewer exception occurrences than places to try
+            return any(low <= start <= begin and stop >= end for start, stop in starts.items())
+        return any(starts.get(start, -1) >= end for start in range(low, begin + 1))
 
     def _to_matches(self, hits: list[_Hit], norm: NormalizedText) -> list[Match]:
         if not hits:
@@ -446,22 +455,11 @@ class RuleSet:
         last = np.fromiter((h.end - 1 for h in hits), np.int64, len(hits))
         ends = (origin[last] + 1 if norm.origin_end is None else norm.origin_end[last]).tolist()
         original = norm.original
-        specs = [rule.spec for rule in self.rules]
-        matches = []
-        for hit, start, end in zip(hits, starts, ends, strict=True):
-            spec = specs[hit.rule]
-            matches.append(
-                Match(
-                    spec.id,
-                    spec.category,
-                    spec.severity,
-                    hit.phrase,
-                    original[start:end],
-                    start,
-                    end,
-                    hit.pattern,
-                )
-            )
+        heads = [(r.spec.id, r.spec.category, r.spec.severity) for r in self.rules]
+        matches = [
+            Match(*heads[hit.rule], hit.phrase, original[start:end], start, end, hit.pattern)
+            for hit, start, end in zip(hits, starts, ends, strict=True)
+        ]
         matches.sort(key=lambda m: (m.start, -m.end, m.rule))
         return matches
 

@@ -322,57 +322,68 @@ def _classes() -> npt.NDArray[np.uint8]:
     return table
 
 
-def _shifted(flags: npt.NDArray[np.uint8], by: int) -> npt.NDArray[np.uint8]:
-    """``flags`` moved ``by`` places (positive: the class of the character ``by`` before)."""
-    out = np.zeros_like(flags)
-    if by > 0:
-        out[by:] = flags[:-by]
-    else:
-        out[:by] = flags[-by:]
-    return out
-
-
 def _fold_context(norm: NormalizedText) -> NormalizedText:
     """The folds that look at neighbouring characters (see the module docstring).
 
-    Character classes are looked up for the whole text at once, so a text with nothing
-    to fold costs a few array operations.
+    Character classes are looked up for the whole text at once; the neighbours are then
+    examined only around the few characters that can start a fold.
     """
     text = norm.text
     codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").copy()
     cls = _classes()[codes]
-    if not (cls & (_MARK | _JOIN | _LOWER)).any():
-        return norm
-    before, after = _shifted(cls, 1), _shifted(cls, -1)
-    before2, after2 = _shifted(cls, 2), _shifted(cls, -2)
     n = len(codes)
-    index = np.arange(n)
-    # A sentence mark with one non-digit character on each side, each of those bounded
-    # by a mark or the text's end: 全，网，第，一.
-    single = ~(cls & (_MARK | _DIGIT)).astype(bool) & (codes != ord("%"))
-    lone = (
-        (cls & _MARK).astype(bool)
-        & _shifted(single.astype(np.uint8), 1).astype(bool)
-        & _shifted(single.astype(np.uint8), -1).astype(bool)
-        & ((before2 & _MARK).astype(bool) | (index < 2))
-        & ((after2 & _MARK).astype(bool) | (index >= n - 2))
-    )
-    joined = (
-        (cls & _JOIN).astype(bool) & (before & _HANC).astype(bool) & (after & _HANC).astype(bool)
-    )
+    padded = np.zeros(n + 4, dtype=np.uint8)  # classes with two empty places either side
+    padded[2:-2] = cls
+    edge = np.zeros(n + 4, dtype=bool)  # where the text ends: counts as a sentence mark
+    edge[:2] = edge[-2:] = True
+
+    def at(positions: npt.NDArray[np.intp], offset: int) -> npt.NDArray[np.uint8]:
+        return padded[positions + 2 + offset]
+
+    drop: list[npt.NDArray[np.intp]] = []
+    marks = np.flatnonzero(cls & _MARK)
+    if marks.size:
+        # A sentence mark with one non-digit character on each side, each of those bounded
+        # by a mark or the text's end: 全，网，第，一.
+        def single(offset: int) -> npt.NDArray[np.bool_]:
+            near = marks + offset
+            inside = (near >= 0) & (near < n)
+            ok = inside & ~(at(marks, offset) & (_MARK | _DIGIT)).astype(bool)
+            result: npt.NDArray[np.bool_] = ok & (codes[np.clip(near, 0, n - 1)] != ord("%"))
+            return result
+
+        def bounded(offset: int) -> npt.NDArray[np.bool_]:
+            near: npt.NDArray[np.bool_] = edge[marks + 2 + offset]
+            return (at(marks, offset) & _MARK).astype(bool) | near
+
+        lone = single(-1) & single(1) & bounded(-2) & bounded(2)
+        drop.append(marks[lone])
+    joins = np.flatnonzero(cls & _JOIN)
+    if joins.size:
+        between = (at(joins, -1) & _HANC).astype(bool) & (at(joins, 1) & _HANC).astype(bool)
+        drop.append(joins[between])
     # Inside Latin tokens: l or i before a digit reads 1 (l00%), 0 after a letter reads o.
-    one = (cls & _LI).astype(bool) & (after & _DIGIT).astype(bool) & ~(before & _LOWER).astype(bool)
-    codes[one] = ord("1")
-    was_one = _shifted(one.astype(np.uint8), 1).astype(bool)
-    zero = (codes == ord("0")) & (before & _LOWER).astype(bool) & ~was_one
-    codes[zero] = ord("o")
-    if one.any() or zero.any():
+    changed = False
+    ones = np.flatnonzero(cls & _LI)
+    if ones.size:
+        ones = ones[(at(ones, 1) & _DIGIT).astype(bool) & ~(at(ones, -1) & _LOWER).astype(bool)]
+        if ones.size:
+            codes[ones] = ord("1")
+            changed = True
+    zeros = np.flatnonzero(codes == ord("0"))
+    if zeros.size:
+        zeros = zeros[(at(zeros, -1) & _LOWER).astype(bool) & ~np.isin(zeros - 1, ones)]
+        if zeros.size:
+            codes[zeros] = ord("o")
+            changed = True
+    if changed:
         text = codes.tobytes().decode("utf-32-le")
     origin = norm.origin
     ends = norm.origin_end
-    drop = lone | joined
-    if drop.any():
-        keep = ~drop
+    dropped = np.concatenate(drop) if drop else np.zeros(0, dtype=np.intp)
+    if dropped.size:
+        keep = np.ones(n, dtype=bool)
+        keep[dropped] = False
         codes = codes[keep]
         text = codes.tobytes().decode("utf-32-le")
         origin = origin[keep]
@@ -380,6 +391,8 @@ def _fold_context(norm: NormalizedText) -> NormalizedText:
         cls = _classes()[codes]
     if (cls & _LOWER).any():
         text, origin, ends = _fold_pinyin(text, cls, origin, ends)
+    if text is norm.text:
+        return norm
     return NormalizedText(norm.original, text, origin, ends)
 
 
