@@ -7,6 +7,7 @@ migrates the schema with Alembic and gives typed, idempotent reads and writes;
 
 from worker.db.engine import make_engine, safe_url
 from worker.db.errors import (
+    DatabaseBusy,
     DatabaseUnavailable,
     InvalidRecord,
     NotFound,
@@ -29,6 +30,7 @@ from worker.db.store import (
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "DatabaseBusy",
     "DatabaseUnavailable",
     "InvalidRecord",
     "NotFound",

@@ -5,6 +5,7 @@
     AdreviewError
     └── StorageError           the database cannot be used as asked
         ├── DatabaseUnavailable  cannot connect, or the connection failed (transient)
+        │   └── DatabaseBusy       every pooled connection stayed in use (transient)
         ├── SchemaOutdated       the database is not migrated to this code's schema
         ├── NotFound             a referenced submission or verdict does not exist
         └── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
@@ -27,6 +28,10 @@ class StorageError(AdreviewError):
 
 class DatabaseUnavailable(StorageError):
     """The database could not be reached or the connection broke; retrying may succeed."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """No pooled connection came free within the pool's timeout; retrying later may work."""
 
 
 class SchemaOutdated(StorageError):

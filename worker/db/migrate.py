@@ -15,13 +15,20 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
-from worker.db.errors import DatabaseUnavailable, SchemaOutdated, StorageError
+from worker.db.errors import (
+    DatabaseBusy,
+    DatabaseUnavailable,
+    InvalidRecord,
+    SchemaOutdated,
+    StorageError,
+)
 
 #: The Alembic script folder (the ``worker.migrations`` package).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -30,7 +37,7 @@ MIGRATION_LOCK_KEY = 0x616472657669  # "adrevi"
 #: The newest migration's revision id (a test checks it against the scripts). Knowing it
 #: lets ``upgrade`` skip importing Alembic when the database is already current, which
 #: is every open but the first.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 def alembic_config(url: str | URL | None = None) -> Config:
@@ -66,9 +73,21 @@ def current_revision(connection: Connection) -> str | None:
 
 @contextmanager
 def translate_errors(url: str | URL) -> Iterator[None]:
-    """Turn driver connection failures into ``DatabaseUnavailable`` naming the URL safely."""
+    """Turn driver connection failures into ``DatabaseUnavailable`` naming the URL safely,
+    a pool with no free connection into ``DatabaseBusy`` and a value the database cannot
+    hold (a NUL character in PostgreSQL text, a number out of range) into ``InvalidRecord``."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise DatabaseBusy(
+            f"database {safe_url(url)}: no pooled connection came free ({exc})",
+            url=safe_url(url),
+        ) from exc
+    except DataError as exc:
+        reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        raise InvalidRecord(
+            f"database {safe_url(url)} cannot hold a value: {reason}", url=safe_url(url)
+        ) from exc
     except OperationalError as exc:
         reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
         raise DatabaseUnavailable(

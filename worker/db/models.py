@@ -6,6 +6,7 @@
         (one image to review)  (machine verdicts,   (human decisions,
                                 history kept)         never editing verdicts)
     ocr_results   (what an engine version read in an image, keyed by content hash)
+    api_keys ──< review_sessions   (HTTP API keys; signed-in reviewers of the pages)
 
 Every write is idempotent on a natural key: ``ocr_results`` on (sha256, engine,
 engine_version), ``verdicts`` on (submission_id, ruleset_version, engine, engine_version),
@@ -31,6 +32,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -142,6 +144,7 @@ class Submission(Base):
         Index(None, "sha256"),
         Index(None, "source"),
         Index(None, "status", "updated_at"),
+        Index(None, "api_key_id"),
     )
 
     #: A uuid7-like text id (time-sortable); deterministic for scans (see ``scan_submission_id``).
@@ -155,6 +158,9 @@ class Submission(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonDoc)
     #: The industry the ad declared (an id of the rule set's ``industries``), or None.
     industry: Mapped[str | None] = mapped_column(String(64))
+    #: The API key (``api_keys.id``) the submission came in with; None for scans, the
+    #: Python client and the command line. Producers' keys see only their own.
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -203,6 +209,11 @@ class VerdictRow(Base):
         Index(None, "judged_at"),
         Index(None, "decision", "judged_at"),
         Index(None, "industry", "judged_at"),
+        Index(None, "submission_id", "judged_at"),
+        # The category and rule filters: GIN containment on PostgreSQL. SQLite has no
+        # such index; there the same name is an empty partial index (see migration 0004).
+        Index("ix_verdicts_matches", "matches", postgresql_using="gin",
+              postgresql_ops={"matches": "jsonb_path_ops"}, sqlite_where=text("0")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -268,6 +279,21 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class ReviewSession(Base):
+    """A signed-in reviewer of the ``/review`` pages. The cookie holds a random session id;
+    only its SHA-256 is stored. It ends at ``expires_at``, on sign-out (``revoked_at``) or
+    when its key is revoked."""
+
+    __tablename__ = "review_sessions"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 __all__ = [
     "ApiKey",
     "ApiRole",
@@ -275,6 +301,7 @@ __all__ = [
     "OcrResult",
     "ReviewAction",
     "ReviewRow",
+    "ReviewSession",
     "RulesetVersion",
     "Submission",
     "SubmissionStatus",

@@ -41,13 +41,16 @@ def scan_submission_id(source: str, sha256: str | None, industry: str | None = N
 
 def lines_to_json(lines: Iterable[TextLine]) -> list[dict[str, Any]]:
     """OCR lines as stored: ``[{"text", "box": [[x, y] * 4], "score"}]``, with
-    ``first_read`` for a line a second look read again."""
+    ``first_read`` for a line a second look read again and ``frame`` for a line of an
+    animation (lines stored before either existed load without them)."""
     stored = []
     for line in lines:
         item: dict[str, Any] = {
             "text": line.text, "box": [[x, y] for x, y in line.box], "score": line.score}
         if line.first_read is not None:
             item["first_read"] = line.first_read
+        if line.frame is not None:
+            item["frame"] = line.frame
         stored.append(item)
     return stored
 
@@ -58,9 +61,10 @@ def lines_from_json(data: Iterable[dict[str, Any]]) -> list[TextLine]:
     for item in data:
         box = tuple((float(x), float(y)) for x, y in item["box"])
         score = item.get("score")
+        frame = item.get("frame")
         lines.append(
             TextLine(item["text"], box, None if score is None else float(score),  # type: ignore[arg-type]
-                     item.get("first_read"))
+                     item.get("first_read"), None if frame is None else int(frame))
         )
     return lines
 
@@ -90,12 +94,15 @@ class StoredSubmission:
     updated: datetime
     #: The industry the ad declared, or None.
     industry: str | None = None
+    #: The id of the HTTP API key it came in with, or None (scans, the Python client).
+    api_key_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Submission) -> StoredSubmission:
         """Copy an ORM row."""
         return cls(row.id, row.source, row.sha256, row.ad_id, SubmissionStatus(row.status),
-                   row.attempts, row.meta, row.created_at, row.updated_at, row.industry)
+                   row.attempts, row.meta, row.created_at, row.updated_at, row.industry,
+                   row.api_key_id)
 
 
 @dataclass(frozen=True)

@@ -155,14 +155,19 @@ class Store:
         os.register_at_fork(after_in_child=lambda: _forget_pool(ref))
 
     @classmethod
-    def open(cls, url: str | URL, *, migrate: bool = True, echo: bool = False) -> Store:
+    def open(cls, url: str | URL, *, migrate: bool = True, echo: bool = False,
+             pool_size: int | None = None, max_overflow: int | None = None,
+             pool_timeout: float | None = None) -> Store:
         """Connect to ``url``; migrate the schema to the newest revision when ``migrate``.
 
-        Raises ``ConfigError`` for an unusable URL, ``DatabaseUnavailable`` when the
-        database cannot be reached, ``SchemaOutdated`` when ``migrate`` is False and the
-        schema is not current.
+        ``pool_size``, ``max_overflow`` and ``pool_timeout`` size the connection pool
+        (``make_engine``); a read or write that finds no free connection within
+        ``pool_timeout`` raises ``DatabaseBusy``. Raises ``ConfigError`` for an unusable
+        URL, ``DatabaseUnavailable`` when the database cannot be reached,
+        ``SchemaOutdated`` when ``migrate`` is False and the schema is not current.
         """
-        engine = make_engine(url, echo=echo)
+        engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
+                             pool_timeout=pool_timeout)
         try:
             store = cls(engine)
             if migrate:
@@ -312,13 +317,15 @@ class Store:
         submission_id: str | None = None,
         status: SubmissionStatus | str = SubmissionStatus.QUEUED,
         industry: str | None = None,
+        api_key_id: int | None = None,
     ) -> str:
         """Record a submission and return its id; a known ``submission_id`` is kept as is.
 
         Without ``submission_id`` a new time-sortable id is made; scans pass
         ``scan_submission_id(source, sha256, industry)`` (or use ``add_scan_submission``)
         so that scanning the same file again reuses its submission. ``industry`` is the
-        one the ad declares (checked against the rule set by the caller).
+        one the ad declares (checked against the rule set by the caller), ``api_key_id``
+        the HTTP API key it came in with.
         """
         state = _enum(SubmissionStatus, status)
         ident = submission_id or new_id()
@@ -327,8 +334,8 @@ class Store:
             session.execute(
                 self._insert(SUBMISSIONS)
                 .values(id=ident, ad_id=ad_id, sha256=sha256, source=source, status=state.value,
-                        attempts=0, metadata=metadata, industry=industry, created_at=now,
-                        updated_at=now)
+                        attempts=0, metadata=metadata, industry=industry,
+                        api_key_id=api_key_id, created_at=now, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
         return ident
