@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from rules import RuleSet
     from rules.reload import ReloadingRuleSet
-    from worker.db import StoredSubmission
+    from worker.db import Store, StoredSubmission
 
 log = logging.getLogger(__name__)
 
@@ -251,8 +251,13 @@ def submit(
     engine: str | None = None,
     settings: Settings | None = None,
     industry: str | None = None,
+    store: Store | None = None,
+    api_key_id: int | None = None,
 ) -> str:
     """Store a submission and queue it for review; returns the submission id.
+
+    ``store`` is the caller's open store (its connection pool is reused; one is opened
+    and closed for this call otherwise); ``api_key_id`` the HTTP API key submitting.
 
     ``image`` is the image's bytes, an http(s) URL, or a file path (sent by path when it
     lies under ``settings.shared_root``, else read and sent inline). ``industry`` (or,
@@ -280,9 +285,13 @@ def submit(
     ref, source, data = image_ref(image, settings)
     sha256 = None if data is None else hashlib.sha256(data).hexdigest()
     meta = {**(metadata or {}), "image_ref": ref, "engine": engine, "priority": priority}
-    with Store.open(settings.database_url) as store:
+    if store is None:
+        with Store.open(settings.database_url) as opened:
+            submission_id = opened.add_submission(sha256, source, ad_id=ad_id, metadata=meta,
+                                                  industry=industry, api_key_id=api_key_id)
+    else:
         submission_id = store.add_submission(sha256, source, ad_id=ad_id, metadata=meta,
-                                             industry=industry)
+                                             industry=industry, api_key_id=api_key_id)
     send(submission_id, ref, engine, settings, priority, industry)
     return submission_id
 

@@ -139,6 +139,28 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed by CORS, a JSON list or comma-separated; empty = CORS off.",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For the API believes (a JSON list or comma-separated; * trusts any); "
+        "empty = none: the scheme is the connection's own.",
+    )
+    review_session_minutes: float = Field(
+        default=480.0,
+        description="Minutes a sign-in to the /review pages lasts (the session then expires; "
+        "signing out or revoking the key ends it sooner).",
+    )
+    api_db_pool_size: int = Field(
+        default=10, description="Database connections an API process keeps open."
+    )
+    api_db_max_overflow: int = Field(
+        default=10, description="Connections an API process may open beyond the pool size."
+    )
+    api_db_wait: float = Field(
+        default=10.0,
+        description="Seconds an API request waits for a free database connection before it "
+        "is answered 503 database_busy with Retry-After.",
+    )
 
     # RapidOCR (embedded default).
     ocr_threads: int = Field(
@@ -170,7 +192,7 @@ class Settings(BaseSettings):
     vllm_retries: int = Field(default=3, description="Retries on connection errors and 5xx.")
     vllm_concurrency: int = Field(default=8, description="Requests in flight per batch.")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         """Accept ``["https://a", "https://b"]`` as well as ``https://a,https://b``."""
