@@ -98,18 +98,27 @@ def evidence(rule: str = "absolute.first", category: str = "absolute",
 def add_judged(store: Store, decision: Decision = Decision.REJECT,
                matches: tuple[Evidence, ...] | None = None, ad_id: str | None = None,
                data: bytes | None = None, created: datetime | None = None,
-               ruleset: str = "rules-v1") -> str:
-    """An inline submission with a verdict recorded directly in the store."""
+               ruleset: str = "rules-v1", owner: str | None = None) -> str:
+    """An inline submission with a verdict recorded directly in the store, made with the
+    API key ``owner`` when given (else by no key: only reviewers and admins see it)."""
     data = data or png()
     if matches is None:
         matches = (evidence(),) if decision is Decision.REJECT else ()
+    made_by = None if owner is None else key_id(store, owner)
     ident = store.add_submission(
-        None, "inline", ad_id=ad_id,
+        None, "inline", ad_id=ad_id, api_key_id=made_by,
         metadata={"image_ref": {"inline": base64.b64encode(data).decode()}, "shop": "s-1"})
     verdict = Verdict(decision, matches, ruleset, "fake", "fake-1", None,
                       created=created or datetime.now(UTC))
     store.record_verdict(ident, verdict)
     return ident
+
+
+def key_id(store: Store, key: str) -> int:
+    """The id of the stored record of ``key``."""
+    record = ApiKeys(store).authenticate(key)
+    assert record is not None
+    return record.id
 
 
 def error_of(response: Any) -> dict[str, str]:
@@ -126,7 +135,7 @@ def error_of(response: Any) -> dict[str, str]:
 def test_every_route_admits_exactly_its_roles_and_admin(
     client: TestClient, store: Store, keys: dict[str, str]
 ) -> None:
-    judged = add_judged(store)
+    judged = add_judged(store, owner=keys["producer"])
     calls: dict[tuple[str, str], tuple[dict[str, Any], int]] = {
         ("POST", "/v1/submissions"): ({"json": {"url": "https://cdn.example.com/a.jpg"}}, 202),
         ("GET", "/v1/submissions/{submission_id}"): ({}, 200),
@@ -321,7 +330,7 @@ def test_an_upload_too_big_to_travel_inline_goes_by_the_shared_folder(
 def test_a_submission_shows_its_status_verdict_evidence_and_reviews(
     client: TestClient, store: Store, keys: dict[str, str]
 ) -> None:
-    ident = add_judged(store, ad_id="ad-3")
+    ident = add_judged(store, ad_id="ad-3", owner=keys["producer"])
     store.add_review(ident, "carol", "confirm", note="clear claim")
     response = client.get(f"/v1/submissions/{ident}", headers=auth(keys["producer"]))
     assert response.status_code == 200

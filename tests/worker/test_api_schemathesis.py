@@ -1,6 +1,8 @@
 """Property-based tests of the HTTP API from its own OpenAPI schema (schemathesis): every
-operation, called with an admin key against the real app (ASGI), a real SQLite database
-and real Redis, never answers with a server error."""
+operation, called with an admin key against the real app (ASGI), a real database (SQLite
+and PostgreSQL) and real Redis, never answers with a server error - with inputs that
+follow the schema and with inputs that break it (negative mode: strings past their
+maximum length, numbers past their bounds, wrong types), NUL characters allowed in both."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import hypothesis
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.worker.conftest import redis_or_skip
@@ -24,8 +28,9 @@ from worker.db.models import ApiRole
 from worker.settings import Settings
 
 REDIS_URL = os.environ.get("ADREVIEW_TEST_API_REDIS_URL", "redis://127.0.0.1:6379/11")
-#: Examples per operation: enough to find crashes, small enough to finish in about a minute.
-EXAMPLES = int(os.environ.get("ADREVIEW_TEST_SCHEMA_EXAMPLES", "25"))
+#: Examples per operation and backend, half of them negative: enough to find crashes, few
+#: enough for both backends to finish in well under two minutes.
+EXAMPLES = int(os.environ.get("ADREVIEW_TEST_SCHEMA_EXAMPLES", "60"))
 
 
 class Api:
@@ -37,10 +42,11 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    """The app on a fresh SQLite file, a queue of its own in Redis, and an admin key."""
+def api(tmp_path: Path, database_url: str) -> Iterator[Api]:
+    """The app on a fresh database of each backend, a queue of its own in Redis, and an
+    admin key."""
     client = redis_or_skip(REDIS_URL)
-    url = f"sqlite:///{tmp_path / 'adreview.db'}"
+    url = database_url
     with Store.open(url) as store:
         key = ApiKeys(store).create(ApiRole.ADMIN, "schema-admin")[1]
     shared = tmp_path / "shared"
@@ -65,10 +71,14 @@ def _operations() -> list[tuple[str, str]]:
 # operation is a pytest case that builds its Hypothesis test from the operation's strategy.
 @pytest.mark.parametrize(("method", "path"), _operations(), ids=" ".join)
 def test_no_operation_answers_a_server_error(api: Api, method: str, path: str) -> None:
-    operation = schemathesis.openapi.from_asgi("/openapi.json", api.app)[path][method]
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
+    schema.config.generation.update(allow_x00=True, codec="utf-8")
+    operation = schema[path][method]
     headers = {"Authorization": f"Bearer {api.key}"}
+    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
+                      operation.as_strategy(GenerationMode.NEGATIVE))
 
-    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.given(case=cases)
     @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None,
                          suppress_health_check=[hypothesis.HealthCheck.too_slow,
                                                 hypothesis.HealthCheck.filter_too_much])

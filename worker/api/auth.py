@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from worker.api.state import ApiProblem, ApiState
 from worker.db.keys import StoredKey
@@ -21,6 +20,10 @@ from worker.db.models import ApiRole
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="`X-API-Key: <key>`")
+
+
+#: Longest credential looked up (a key of ``adreview keys create`` is 47 characters).
+MAX_KEY_LENGTH = 200
 
 
 def unauthorized(message: str) -> ApiProblem:
@@ -42,8 +45,10 @@ def require(*roles: ApiRole) -> Callable[..., object]:
         if not given:
             raise unauthorized("an API key is needed: `Authorization: Bearer <key>` "
                                "or `X-API-Key: <key>`")
+        if len(given) > MAX_KEY_LENGTH:
+            raise unauthorized("the API key is unknown or revoked")
         state: ApiState = request.app.state.api
-        key = await run_in_threadpool(state.keys().authenticate, given)
+        key = await state.run_db(lambda: state.keys().authenticate(given))
         if key is None:
             raise unauthorized("the API key is unknown or revoked")
         if key.role not in allowed:
@@ -56,4 +61,4 @@ def require(*roles: ApiRole) -> Callable[..., object]:
     return dependency
 
 
-__all__ = ["api_key_header", "bearer", "require", "unauthorized"]
+__all__ = ["MAX_KEY_LENGTH", "api_key_header", "bearer", "require", "unauthorized"]

@@ -1,38 +1,49 @@
 """Dashboard reads the ``Store`` has no method for: filtered, paginated verdicts and counts.
 
+Every filter is SQL, so a page or a count costs one indexed query whatever the number of
+verdicts. The category and rule filters look inside the JSON evidence: on PostgreSQL
+with JSONB containment (``matches @> '[{"category": "medical"}]'``), which the GIN index
+``ix_verdicts_matches`` serves; on SQLite with ``json_each``. Counts by category count
+each verdict once per distinct category among its matches.
+
 Pagination is keyset pagination on the verdict id, newest first. Verdict ids only grow
 and a verdict row keeps its id for life (a re-judgement with the same rule set and engine
 moves ``judged_at``, never the id), so a page boundary "ids below N" means the same thing
 whatever is inserted meanwhile: new verdicts land above every cursor already handed out
 and never shift later pages (no duplicates, no skipped rows). ``judged_at`` would not do:
 it changes when a verdict is produced again.
-
-The category and rule filters look inside the JSON evidence, which is done in Python on
-batches of rows (portable between SQLite and PostgreSQL); everything else is SQL.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections import Counter
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from rules.schema import Decision
 from worker.db import Store, StoredVerdict
 from worker.db.migrate import translate_errors
 from worker.db.models import Submission, VerdictRow
-from worker.db.store import current_verdicts_query
+from worker.db.store import is_current_verdict
 
-#: Rows read per batch while filling a page.
-BATCH = 200
 #: Cursor format marker (lets the format change later without misreading old cursors).
 CURSOR_PREFIX = "v1:"
+#: Largest verdict id a cursor may name (a signed 64-bit integer, as both backends keep).
+MAX_CURSOR_ID = 2**63 - 1
+#: The largest verdict id each backend's column holds (PostgreSQL ``integer``, SQLite's
+#: 64-bit rowid); a cursor above it bounds nothing.
+LARGEST_ID = {"postgresql": 2**31 - 1, "sqlite": 2**63 - 1}
+#: Longest cursor accepted (a cursor of this API is about 30 characters).
+MAX_CURSOR_LENGTH = 64
+_CURSOR_ID = re.compile(r"[0-9]{1,19}")
 
 
 class BadCursor(ValueError):
@@ -46,19 +57,31 @@ def encode_cursor(verdict_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """Inverse of ``encode_cursor``; ``BadCursor`` for anything else."""
+    """Inverse of ``encode_cursor``; ``BadCursor`` for anything else (too long, not
+    base64, not this format, or an id past ``MAX_CURSOR_ID``)."""
+    bad = BadCursor(f"{cursor[:MAX_CURSOR_LENGTH]!r} is not a cursor from this API")
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCursor(f"{cursor!r} is not a cursor from this API") from None
-    if not raw.startswith(CURSOR_PREFIX) or not raw[len(CURSOR_PREFIX):].isdigit():
-        raise BadCursor(f"{cursor!r} is not a cursor from this API")
-    return int(raw[len(CURSOR_PREFIX):])
+        raise bad from None
+    digits = raw.removeprefix(CURSOR_PREFIX)
+    if not raw.startswith(CURSOR_PREFIX) or not _CURSOR_ID.fullmatch(digits):
+        raise bad
+    value = int(digits)
+    if value > MAX_CURSOR_ID:
+        raise bad
+    return value
 
 
 @dataclass(frozen=True)
 class VerdictFilter:
-    """What a dashboard asks for; None means "any"."""
+    """What a dashboard asks for; None (or an empty tuple) means "any".
+
+    A singular field and its plural both apply when both are given; the values of one
+    plural field are alternatives (``categories=("a", "b")``: a match of either).
+    """
 
     decision: Decision | None = None
     category: str | None = None
@@ -70,30 +93,75 @@ class VerdictFilter:
     decisions: tuple[Decision, ...] = ()
     #: Keep verdicts judged as ads of this industry.
     industry: str | None = None
+    #: Keep verdicts with a match of any of these categories, rules, ad ids, industries.
+    categories: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    ad_ids: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
 
     def keeps(self, verdict: StoredVerdict) -> bool:
-        """The JSON-side filters (category, rule)."""
+        """The evidence filters (categories and rules) applied to one verdict in Python."""
         matches = verdict.verdict.matches
-        if self.category is not None and not any(m.category == self.category for m in matches):
-            return False
-        return self.rule is None or any(m.rule == self.rule for m in matches)
+        for wanted in _groups(self.category, self.categories):
+            if not any(m.category in wanted for m in matches):
+                return False
+        return all(any(m.rule in wanted for m in matches)
+                   for wanted in _groups(self.rule, self.rules))
+
+    @property
+    def needs_submission(self) -> bool:
+        """Whether the ad id filter needs the submissions table."""
+        return self.ad_id is not None or bool(self.ad_ids)
 
 
-def _current(where: VerdictFilter) -> Select[VerdictRow, Submission]:
-    query = current_verdicts_query()
+def _groups(single: str | None, many: Sequence[str]) -> list[frozenset[str]]:
+    """The alternatives each given field allows (every group must be met)."""
+    groups = [] if single is None else [frozenset({single})]
+    return [*groups, frozenset(many)] if many else groups
+
+
+def _has_match(field: str, values: frozenset[str], backend: str) -> ColumnElement[bool]:
+    """The verdict has a match whose ``field`` is one of ``values``."""
+    ordered = sorted(values)
+    if backend == "postgresql":
+        document = type_coerce(VerdictRow.matches, JSONB)
+        return or_(*(document.contains([{field: value}]) for value in ordered))
+    each = func.json_each(VerdictRow.matches).table_valued("value").alias("match")
+    return exists(
+        select(literal(1)).select_from(each)
+        .where(func.json_extract(each.c.value, f"$.{field}").in_(ordered))
+    )
+
+
+def conditions(where: VerdictFilter, backend: str) -> list[ColumnElement[bool]]:
+    """The SQL conditions of ``where`` on ``verdicts`` (and ``submissions`` for ad ids),
+    the current-verdict condition first."""
+    found: list[ColumnElement[bool]] = [is_current_verdict()]
     if where.decision is not None:
-        query = query.where(VerdictRow.decision == where.decision.value)
+        found.append(VerdictRow.decision == where.decision.value)
     if where.decisions:
-        query = query.where(VerdictRow.decision.in_([d.value for d in where.decisions]))
-    if where.ad_id is not None:
-        query = query.where(Submission.ad_id == where.ad_id)
-    if where.industry is not None:
-        query = query.where(VerdictRow.industry == where.industry)
+        found.append(VerdictRow.decision.in_(sorted({d.value for d in where.decisions})))
+    for group in _groups(where.ad_id, where.ad_ids):
+        found.append(Submission.ad_id.in_(sorted(group)))
+    for group in _groups(where.industry, where.industries):
+        found.append(VerdictRow.industry.in_(sorted(group)))
     if where.since is not None:
-        query = query.where(VerdictRow.judged_at >= where.since)
+        found.append(VerdictRow.judged_at >= where.since)
     if where.until is not None:
-        query = query.where(VerdictRow.judged_at < where.until)
-    return query
+        found.append(VerdictRow.judged_at < where.until)
+    for group in _groups(where.category, where.categories):
+        found.append(_has_match("category", group, backend))
+    for group in _groups(where.rule, where.rules):
+        found.append(_has_match("rule", group, backend))
+    return found
+
+
+def _current(where: VerdictFilter, backend: str) -> Select[VerdictRow, Submission]:
+    return (
+        select(VerdictRow, Submission)
+        .join(Submission, Submission.id == VerdictRow.submission_id)
+        .where(*conditions(where, backend))
+    )
 
 
 def list_verdicts(
@@ -101,64 +169,81 @@ def list_verdicts(
 ) -> tuple[list[StoredVerdict], int | None]:
     """Up to ``limit`` current verdicts with ids below ``before``, newest first, and the
     id to continue below (None on the last page)."""
-    found: list[StoredVerdict] = []
-    after_batch = before
-    base = _current(where)
+    query = _current(where, store.backend)
+    if before is not None and before <= LARGEST_ID[store.backend]:
+        query = query.where(VerdictRow.id < before)  # (above every possible id: no bound)
+    query = query.order_by(VerdictRow.id.desc()).limit(limit + 1)
     with translate_errors(store.engine.url), Session(store.engine) as session:
-        while len(found) <= limit:
-            query = base
-            if after_batch is not None:
-                query = query.where(VerdictRow.id < after_batch)
-            rows = session.execute(query.order_by(VerdictRow.id.desc()).limit(BATCH)).all()
-            for row, submission in rows:
-                item = StoredVerdict.from_rows(row, submission)
-                if where.keeps(item):
-                    found.append(item)
-            if len(rows) < BATCH:
-                break
-            after_batch = rows[-1][0].id
+        found = [StoredVerdict.from_rows(row, sub) for row, sub in session.execute(query)]
     if len(found) > limit:
         return found[:limit], found[limit - 1].id
     return found, None
 
 
+def _day(backend: str) -> ColumnElement[str]:
+    """The UTC calendar day of ``judged_at`` as ``YYYY-MM-DD``."""
+    if backend == "postgresql":
+        return func.to_char(func.timezone("UTC", VerdictRow.judged_at), "YYYY-MM-DD")
+    return func.substr(VerdictRow.judged_at, 1, 10)  # stored as UTC text, date first
+
+
+def _per_category(base: Callable[..., Select[Any]], backend: str) -> Select[Any]:
+    """Verdicts per category among their matches, each verdict once per category."""
+    if backend == "postgresql":
+        each = func.jsonb_array_elements(type_coerce(VerdictRow.matches, JSONB)) \
+            .table_valued("value").alias("match")
+        categories = (select(each.c.value.op("->>")(literal("category")).label("category"))
+                      .distinct().lateral("categories"))
+        return (base(categories.c.category, func.count()).join(categories, true())
+                .group_by(categories.c.category))
+    each = func.json_each(VerdictRow.matches).table_valued("value").alias("match")
+    pairs = (base(VerdictRow.id, func.json_extract(each.c.value, "$.category")
+                  .label("category")).join(each, true()).distinct().subquery())
+    return select(pairs.c.category, func.count()).group_by(pairs.c.category)
+
+
 def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
     """Counts of current verdicts by decision, matched category and UTC day."""
-    by_decision: Counter[str] = Counter()
-    by_category: Counter[str] = Counter()
-    by_day: dict[str, Counter[str]] = {}
-    before: int | None = None
-    base = _current(where)
-    with translate_errors(store.engine.url), Session(store.engine) as session:
-        while True:
-            query = base if before is None else base.where(VerdictRow.id < before)
-            rows = session.execute(query.order_by(VerdictRow.id.desc()).limit(BATCH)).all()
-            for row, submission in rows:
-                item = StoredVerdict.from_rows(row, submission)
-                if not where.keeps(item):
-                    continue
-                decision = item.decision.value
-                by_decision[decision] += 1
-                for category in sorted({m.category for m in item.verdict.matches}):
-                    by_category[category] += 1
-                day = item.judged.date().isoformat()
-                by_day.setdefault(day, Counter())[decision] += 1
-            if len(rows) < BATCH:
-                break
-            before = rows[-1][0].id
+    backend = store.backend
+    found = conditions(where, backend)
+
+    def base(*columns: Any) -> Select[Any]:
+        query = select(*columns).select_from(VerdictRow)
+        if where.needs_submission:
+            query = query.join(Submission, Submission.id == VerdictRow.submission_id)
+        return query.where(*found)
+
+    day = _day(backend).label("day")
+    per_day = base(day, VerdictRow.decision, func.count()).group_by(day, VerdictRow.decision)
+    per_category = _per_category(base, backend)
+    with translate_errors(store.engine.url), Session(store.engine) as session, \
+            session.begin():
+        day_rows = session.execute(per_day).all()
+        category_rows = session.execute(per_category).all()
     decisions = [d.value for d in Decision]
+    by_day: dict[str, dict[str, int]] = {}
+    by_decision = dict.fromkeys(decisions, 0)
+    for when, decision, count in day_rows:
+        by_day.setdefault(str(when), dict.fromkeys(decisions, 0))[decision] += int(count)
+        by_decision[decision] += int(count)
     return {
         "total": sum(by_decision.values()),
-        "by_decision": {d: by_decision[d] for d in decisions},
-        "by_category": dict(sorted(by_category.items())),
-        "by_day": [{"day": day, **{d: counts[d] for d in decisions}}
-                   for day, counts in sorted(by_day.items())],
+        "by_decision": by_decision,
+        "by_category": {str(c): int(n) for c, n in sorted(category_rows, key=_by_name)
+                        if c is not None},
+        "by_day": [{"day": when, **counts} for when, counts in sorted(by_day.items())],
     }
 
 
+def _by_name(row: Any) -> str:
+    return str(row[0])
+
+
 __all__ = [
+    "MAX_CURSOR_ID",
     "BadCursor",
     "VerdictFilter",
+    "conditions",
     "decode_cursor",
     "encode_cursor",
     "list_verdicts",

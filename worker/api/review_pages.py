@@ -1,16 +1,21 @@
 """The reviewer's pages under ``/review``: server-rendered HTML, no front-end build.
 
 - ``GET /review/login``, ``POST /review/login``: the API key is given once; a reviewer or
-  admin key is then kept in an HttpOnly, SameSite=Strict cookie scoped to ``/review``.
+  admin key then opens a server-side session (``worker.db.sessions``): the cookie holds
+  a random session id, never the key, is HttpOnly, SameSite=Strict, scoped to
+  ``/review``, lasts ``settings.review_session_minutes`` and is ``Secure`` when the
+  request came over HTTPS (``X-Forwarded-Proto`` counts from ``settings.trusted_proxies``).
 - ``GET /review``: the queue of current ``review`` and ``reject`` verdicts, newest first,
   in keyset pages (``?cursor=``), each with its annotated image, evidence and a form.
 - ``GET /review/items/{id}``: one item; ``GET /review/items/{id}/annotated.png`` its image.
 - ``POST /review/items/{id}/decision``: confirm or override, stored through
   ``Store.add_review`` (the machine verdict is never changed), then back to the page.
-- ``POST /review/logout``.
+- ``POST /review/logout``: the session ends on the server (the cookie no longer works,
+  wherever a copy of it is).
 
 Every form carries a CSRF token checked against a cookie of the same value (double
-submit); the cookies are SameSite=Strict as well. The pages are not in the OpenAPI schema.
+submit), before anything else is looked at; the cookies are SameSite=Strict as well.
+Error pages never show storage details. The pages are not in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hmac
 import io
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -25,17 +31,21 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
-from starlette.concurrency import run_in_threadpool
 
 from rules.schema import Decision
+from worker.api.errors import public_message
+from worker.api.inputs import text_problem
 from worker.api.queries import BadCursor, VerdictFilter, decode_cursor, encode_cursor, list_verdicts
 from worker.api.state import ApiProblem, ApiState
 from worker.db import InvalidRecord, NotFound, StoredReview, StoredVerdict
 from worker.db.keys import StoredKey
 from worker.db.models import ApiRole, ReviewAction
 
-#: Cookie holding the reviewer's API key (HttpOnly, SameSite=Strict, path ``/review``).
-KEY_COOKIE = "adreview_key"
+#: Cookie holding the reviewer's session id (HttpOnly, SameSite=Strict, path ``/review``).
+#: The name is older than the sessions; the value has never been a key since.
+SESSION_COOKIE = KEY_COOKIE = "adreview_key"
+#: Longest session id looked up (``secrets.token_urlsafe(32)`` is 43 characters).
+MAX_SESSION_LENGTH = 128
 #: Cookie holding the CSRF token that every form repeats.
 CSRF_COOKIE = "adreview_csrf"
 #: Roles that may use the pages.
@@ -109,7 +119,7 @@ def _redirect(target: str) -> RedirectResponse:
 def _annotated_png(state: ApiState, submission_id: str) -> bytes:
     """The submission's image with the current verdict's matches drawn (PNG bytes)."""
     from worker.annotate import annotate
-    from worker.api.app import stored_image
+    from worker.api.images import stored_image
 
     store = state.store()
     sub = store.get_submission(submission_id)
@@ -148,10 +158,10 @@ def review_router(state: ApiState) -> APIRouter:
     router = APIRouter(prefix="/review", include_in_schema=False)
 
     async def reviewer(request: Request) -> StoredKey:
-        given = request.cookies.get(KEY_COOKIE)
-        if not given:
+        given = request.cookies.get(SESSION_COOKIE)
+        if not given or len(given) > MAX_SESSION_LENGTH:
             raise _LoginNeeded
-        key = await run_in_threadpool(state.keys().authenticate, given)
+        key = await state.run_db(lambda: state.sessions().lookup(given))
         if key is None or key.role not in PAGE_ROLES:
             raise _LoginNeeded
         return key
@@ -159,8 +169,17 @@ def review_router(state: ApiState) -> APIRouter:
     def to_login(request: Request) -> RedirectResponse:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = _redirect("/review/login?" + urlencode({"next": back}))
-        response.delete_cookie(KEY_COOKIE, path="/review")
+        response.delete_cookie(SESSION_COOKIE, path="/review", httponly=True,
+                               samesite="strict", secure=_secure(request))
         return response
+
+    def form_expired(request: Request, key: StoredKey | None) -> HTMLResponse:
+        if key is None:
+            return _page(request, "login.html", 403, next="/review",
+                         error="The form expired; please sign in again.")
+        return _page(request, "message.html", 403, key=key, title="Form expired",
+                     message="The form's security token did not match; reload the page "
+                             "and try again.")
 
     @router.get("/login")
     async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
@@ -177,7 +196,7 @@ def review_router(state: ApiState) -> APIRouter:
         if not _csrf_ok(request, csrf):
             return _page(request, "login.html", 403, next=target,
                          error="The form expired; please sign in again.")
-        found = await run_in_threadpool(state.keys().authenticate, key.strip())
+        found = await state.run_db(lambda: state.keys().authenticate(key.strip()))
         if found is None:
             return _page(request, "login.html", 401, next=target,
                          error="This API key is unknown or revoked.")
@@ -185,18 +204,25 @@ def review_router(state: ApiState) -> APIRouter:
             return _page(request, "login.html", 403, next=target,
                          error=f"This key's role ({found.role.value}) may not review; "
                                "a reviewer or admin key is needed.")
+        lifetime = timedelta(minutes=state.settings.review_session_minutes)
+        session_id, _expires = await state.run_db(
+            lambda: state.sessions().create(found, lifetime))
         response = _redirect(target)
-        response.set_cookie(KEY_COOKIE, key.strip(), path="/review", httponly=True,
-                            samesite="strict", secure=_secure(request))
+        response.set_cookie(SESSION_COOKIE, session_id, path="/review", httponly=True,
+                            samesite="strict", secure=_secure(request),
+                            max_age=max(1, int(lifetime.total_seconds())))
         return response
 
     @router.post("/logout")
     async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)]) -> Response:
         if not _csrf_ok(request, csrf):
-            return _page(request, "login.html", 403, next="/review",
-                         error="The form expired; please sign in again.")
+            return form_expired(request, None)
+        given = request.cookies.get(SESSION_COOKIE)
+        if given and len(given) <= MAX_SESSION_LENGTH:
+            await state.run_db(lambda: state.sessions().revoke(given))
         response = _redirect("/review/login")
-        response.delete_cookie(KEY_COOKIE, path="/review")
+        response.delete_cookie(SESSION_COOKIE, path="/review", httponly=True,
+                               samesite="strict", secure=_secure(request))
         return response
 
     @router.get("")
@@ -221,7 +247,7 @@ def review_router(state: ApiState) -> APIRouter:
                                            limit, before)
             return [_item_view(v, store.reviews(v.submission)) for v in items], next_id
 
-        items, next_id = await run_in_threadpool(read)
+        items, next_id = await state.run_db(read)
         next_link = None
         if next_id is not None:
             next_link = f"/review?limit={limit}&cursor={encode_cursor(next_id)}"
@@ -236,7 +262,7 @@ def review_router(state: ApiState) -> APIRouter:
             key = await reviewer(request)
         except _LoginNeeded:
             return to_login(request)
-        view = await run_in_threadpool(_read_item, state, submission_id)
+        view = await state.run_db(_read_item, state, submission_id)
         if view is None:
             return _page(request, "message.html", 404, key=key, title="Not found",
                          message=f"No verdict for submission {submission_id!r}.")
@@ -250,7 +276,7 @@ def review_router(state: ApiState) -> APIRouter:
             await reviewer(request)
         except _LoginNeeded:
             return Response(status_code=401, headers=PAGE_HEADERS)
-        data = await run_in_threadpool(_annotated_png, state, submission_id)
+        data = await state.run_db(_annotated_png, state, submission_id)
         return Response(data, media_type="image/png",
                         headers={**PAGE_HEADERS, "Cache-Control": "private, max-age=60"})
 
@@ -264,27 +290,30 @@ def review_router(state: ApiState) -> APIRouter:
         note: Annotated[str | None, Form(max_length=10_000)] = None,
         next: Annotated[str | None, Form(max_length=2000)] = None,
     ) -> Response:
+        if not _csrf_ok(request, csrf):  # first: a forged form does nothing, whosever cookie
+            try:
+                return form_expired(request, await reviewer(request))
+            except _LoginNeeded:
+                return form_expired(request, None)
         try:
             key = await reviewer(request)
         except _LoginNeeded:
             return to_login(request)
-        if not _csrf_ok(request, csrf):
-            return _page(request, "message.html", 403, key=key, title="Form expired",
-                         message="The form's security token did not match; reload the page "
-                                 "and try again.")
         chosen = decision if action is ReviewAction.OVERRIDE else None
         text = (note or "").strip() or None
 
         def add() -> str | None:
+            if text is not None and (why := text_problem(text)) is not None:
+                return f"The note {why}."
             try:
                 state.store().add_review(submission_id, key.name, action, chosen, text)
             except (InvalidRecord, NotFound) as exc:
-                return str(exc)
+                return public_message(exc)
             return None
 
-        problem = await run_in_threadpool(add)
+        problem = await state.run_db(add)
         if problem is not None:
-            view = await run_in_threadpool(_read_item, state, submission_id)
+            view = await state.run_db(_read_item, state, submission_id)
             if view is None:
                 return _page(request, "message.html", 404, key=key, title="Not found",
                              message=problem)
@@ -305,4 +334,4 @@ def _read_item(state: ApiState, submission_id: str) -> dict[str, Any] | None:
     return _item_view(current, store.reviews(submission_id))
 
 
-__all__ = ["CSRF_COOKIE", "KEY_COOKIE", "PAGE_ROLES", "review_router"]
+__all__ = ["CSRF_COOKIE", "KEY_COOKIE", "PAGE_ROLES", "SESSION_COOKIE", "review_router"]

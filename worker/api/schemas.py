@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rules.schema import Decision
+from worker.api.inputs import (
+    MAX_CALLBACK_URL_LENGTH,
+    MAX_URL_LENGTH,
+    check_http_url,
+    check_metadata,
+    check_optional_text,
+)
 from worker.db import ReviewAction
+
+#: Metadata keys the API sets itself or takes only in their own fields.
+API_METADATA = ("callback_url", "submitted_by")
+#: Longest text ``POST /v1/rules/test`` judges.
+RULE_TEST_MAX_CHARS = 20_000
 
 
 class ErrorDetail(BaseModel):
@@ -27,7 +39,52 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class SubmissionIn(BaseModel):
+class SubmissionFields(BaseModel):
+    """What a submission carries besides its image, in JSON and in multipart forms alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ad_id: str | None = Field(default=None, max_length=255, description="External ad id.")
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="Kept with the submission: a JSON object of at most 64 KiB, finite "
+        "numbers, no NUL characters; `callback_url` and `submitted_by` are not accepted "
+        "in it (the first has its own field, the second is set by the server).",
+    )
+    callback_url: str | None = Field(
+        default=None, max_length=MAX_CALLBACK_URL_LENGTH,
+        description="Where the verdict is POSTed, signed, when it is stored (an http(s) "
+        "URL; only when the server has a webhook secret, else the answer warns).",
+    )
+    industry: str | None = Field(
+        default=None, max_length=64,
+        description="The ad's industry, an id the rule set declares (`GET /v1/rules`); "
+        "`metadata.industry` is used when this is left out. Unknown: 422 `unknown_industry`.",
+    )
+
+    @field_validator("ad_id", "industry")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return check_optional_text("the value", value)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(
+            "callback_url", value, MAX_CALLBACK_URL_LENGTH)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in API_METADATA:
+            if value is not None and key in value:
+                where = ("is set by the server" if key == "submitted_by"
+                         else "goes in its own field")
+                raise ValueError(f"metadata.{key} is not accepted: it {where}")
+        return check_metadata(value)
+
+
+class SubmissionIn(SubmissionFields):
     """A JSON submission: the image as base64 (``image``) or an http(s) ``url``, not both."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
@@ -37,27 +94,29 @@ class SubmissionIn(BaseModel):
     ]})
 
     image: str | None = Field(default=None, description="The image file, base64-encoded.")
-    url: str | None = Field(default=None, description="An http(s) URL the worker fetches.")
-    ad_id: str | None = Field(default=None, max_length=255, description="External ad id.")
-    metadata: dict[str, Any] | None = Field(default=None, description="Kept with the submission.")
-    callback_url: str | None = Field(
-        default=None, description="Where the verdict is POSTed, signed, when it is stored."
-    )
-    industry: str | None = Field(
-        default=None,
-        description="The ad's industry, an id the rule set declares (`GET /v1/rules`); "
-        "`metadata.industry` is used when this is left out. Unknown: 422 `unknown_industry`.",
-    )
+    url: str | None = Field(default=None, max_length=MAX_URL_LENGTH,
+                            description="An http(s) URL the worker fetches.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url("url", value, MAX_URL_LENGTH)
 
 
 class SubmissionAccepted(BaseModel):
-    """The id of a stored and queued submission."""
+    """The id of a stored and queued submission (also in the ``Location`` header), and
+    what the server will not do as asked (``warnings``)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": "0193a1f2-7c4e-7d2a-9b1e-3f5c2a1d9e80", "status": "queued"}]})
+        {"id": "0193a1f2-7c4e-7d2a-9b1e-3f5c2a1d9e80", "status": "queued", "warnings": []}]})
 
     id: str
     status: str = "queued"
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="E.g. that `callback_url` will not be called: the server has no "
+        "webhook secret (ADREVIEW_WEBHOOK_SECRET).",
+    )
 
 
 class SubmissionOut(BaseModel):
@@ -116,6 +175,11 @@ class DecisionIn(BaseModel):
     decision: Decision | None = Field(default=None, description="Needed for an override.")
     note: str | None = Field(default=None, max_length=10_000)
 
+    @field_validator("note")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return check_optional_text("note", value)
+
 
 class ReviewOut(BaseModel):
     """A stored reviewer decision."""
@@ -158,9 +222,10 @@ class RuleTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"text": "全 网 第 一，第一步先洁面"}, {"text": "治疗失眠", "industry": "medical"}]})
 
-    text: str = Field(max_length=100_000)
+    text: str = Field(max_length=RULE_TEST_MAX_CHARS,
+                      description=f"At most {RULE_TEST_MAX_CHARS:,} characters.")
     industry: str | None = Field(
-        default=None,
+        default=None, max_length=64,
         description="An industry the rule set declares (unknown: 422 `unknown_industry`).")
 
 

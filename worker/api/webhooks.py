@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from worker.api.inputs import MAX_CALLBACK_URL_LENGTH, check_http_url
 from worker.db import StoredVerdict
 from worker.errors import AdreviewError, ConfigError
 from worker.fetch import IPAddress, IPNetwork, check_address, display_url
@@ -126,7 +127,12 @@ def _vetted(url: httpx.URL, settings: Settings, allowed: tuple[IPNetwork, ...]) 
 
 
 def check_callback_url(url: str) -> httpx.URL:
-    """``url`` parsed, if it is an absolute http(s) URL; ``ConfigError`` otherwise."""
+    """``url`` parsed, if it is an absolute http(s) URL with a well-formed host and port
+    (``worker.api.inputs.check_http_url``); ``ConfigError`` otherwise."""
+    try:
+        check_http_url("callback URL", url, MAX_CALLBACK_URL_LENGTH)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:

@@ -1,0 +1,43 @@
+"""Where the API finds a submission's image, and the media types it answers with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worker.api.state import ApiProblem
+from worker.client import load_image
+from worker.db import StoredSubmission
+from worker.settings import Settings
+
+#: Media types of the image formats the decoder knows.
+MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
+               "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff",
+               "HEIF": "image/heif"}
+
+
+def stored_image(sub: StoredSubmission, settings: Settings) -> bytes:
+    """The image bytes of a submission, where this service can reach them.
+
+    Inline submissions keep them in the database, path submissions under
+    ``shared_root``, scans at the scanned path. URL submissions are not kept (and not
+    fetched again here): ``ApiProblem`` 404 says so.
+    """
+    ref = (sub.metadata or {}).get("image_ref")
+    if isinstance(ref, dict) and ("inline" in ref or "path" in ref):
+        return load_image({k: str(v) for k, v in ref.items()}, settings)
+    if sub.source.startswith("scan:"):
+        try:
+            return Path(sub.source.removeprefix("scan:")).read_bytes()
+        except OSError as exc:
+            raise ApiProblem(404, "image_not_available",
+                             f"the scanned file of submission {sub.id} cannot be read "
+                             f"({exc.strerror or exc})") from None
+    if isinstance(ref, dict) and "url" in ref:
+        raise ApiProblem(404, "image_not_available",
+                         f"submission {sub.id} came by URL; its image is not kept here "
+                         "(fetch it from the submission's source URL)")
+    raise ApiProblem(404, "image_not_available",
+                     f"the image of submission {sub.id} is not kept here")
+
+
+__all__ = ["MEDIA_TYPES", "stored_image"]

@@ -1,0 +1,98 @@
+"""Operations, no key needed: liveness, readiness and Prometheus metrics.
+
+``/ready`` names what failed by the kind of error only; the details (addresses, driver
+messages) go to the log, not to whoever asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from worker.api.deps import StateDep
+from worker.api.state import ApiState
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+#: Seconds a caller should wait before asking ``/ready`` again after a 503.
+READY_RETRY_AFTER = "5"
+
+
+@router.get("/health", tags=["operations"])
+async def health() -> dict[str, str]:
+    """Alive (the process answers); says nothing about the database or Redis."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", tags=["operations"],
+            responses={503: {"description": "A dependency is unreachable."}})
+async def ready(state: StateDep) -> JSONResponse:
+    """Ready when the database and Redis both answer; 503 naming what failed."""
+    checks = await run_in_threadpool(readiness, state)
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503,
+                        headers=None if ok else {"Retry-After": READY_RETRY_AFTER})
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+async def metrics() -> Response:
+    """Prometheus metrics of this process (all processes in multiprocess mode)."""
+    return Response(await run_in_threadpool(metrics_text), media_type=CONTENT_TYPE_LATEST)
+
+
+def _failed(name: str, exc: Exception) -> dict[str, Any]:
+    log.warning("readiness: %s is not usable: %s: %s", name, type(exc).__name__, exc)
+    return {"ok": False, "error": type(exc).__name__}
+
+
+def readiness(state: ApiState) -> dict[str, dict[str, Any]]:
+    """Whether the database and Redis answer, each ``{"ok": bool, "error": kind}``."""
+    from sqlalchemy import text
+
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        with state.store().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # any failure means not ready; the log says which
+        checks["database"] = _failed("the database", exc)
+    try:
+        import redis
+
+        client = redis.Redis.from_url(state.settings.redis_url, socket_connect_timeout=2,
+                                      socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        checks["redis"] = {"ok": True}
+    except Exception as exc:  # idem
+        checks["redis"] = _failed("Redis", exc)
+    return checks
+
+
+def metrics_text() -> bytes:
+    """The exposition of this process, or of every process writing to
+    ``PROMETHEUS_MULTIPROC_DIR`` when it is set (``adreview serve --workers N`` sets it)."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+__all__ = ["metrics_text", "readiness", "router"]
