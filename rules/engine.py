@@ -506,16 +506,18 @@ def compile_pattern(pattern: str) -> Any:
 def _in_context(hit: _Hit, text: str, rule: CompiledRule) -> bool:
     """Whether a match of one of the rule's exception patterns covers the hit's core.
 
-    Searched from ``CONTEXT_WINDOW`` characters before the core to as many after it; a
-    match that starts too late to cover the core ends the search for that pattern.
+    Searched in a window from ``CONTEXT_WINDOW`` characters before the core to as many
+    after it (a slice, so a long text costs no more per hit than a short one); a match
+    that starts too late to cover the core ends the search for that pattern.
     """
     begin, end = hit.core_span
     low = max(0, begin - CONTEXT_WINDOW)
-    high = min(len(text), end + CONTEXT_WINDOW)
+    window = text[low : min(len(text), end + CONTEXT_WINDOW)]
+    begin, end = begin - low, end - low
     for regex in rule.exception_patterns:
-        position = low
+        position = 0
         while position <= begin:
-            found = regex.search(text, position, high)
+            found = regex.search(window, position)
             if found is None or found.start() > begin:
                 break
             if found.end() >= end:
