@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
+from models.base import TextLine
 from rules import load_ruleset
 from rules.schema import Decision, Severity
 from tests.worker.conftest import redis_or_skip
@@ -551,3 +552,25 @@ def test_cors_is_off_unless_origins_are_configured(settings: Settings, store: St
     with TestClient(create_app(settings, cors_origins=["https://dash.example.com"])) as client:
         allowed = client.get("/health", headers=origin).headers
         assert allowed["access-control-allow-origin"] == "https://dash.example.com"
+
+
+def test_a_submission_with_lines_true_shows_every_ocr_line_its_verdict_was_judged_on(
+    client: TestClient, store: Store, keys: dict[str, str]
+) -> None:
+    sha = "ab" * 32
+    lines = [TextLine.rect("全网第一", 20, 20, 120, 60, 0.97),
+             TextLine("限时特惠", ((20.0, 70.0), (120.0, 70.0), (120.0, 90.0), (20.0, 90.0)), 0.9,
+                      "限时特")]
+    store.put_ocr(sha, "fake", "fake-1", lines, (200, 100), 0.1)
+    ident = store.add_submission(sha, "inline", api_key_id=key_id(store, keys["producer"]),
+                                 metadata={"image_ref": {"inline": ""}})
+    store.record_verdict(ident, Verdict(Decision.REJECT, (evidence(),), "rules-v1", "fake",
+                                        "fake-1", sha))
+    plain = client.get(f"/v1/submissions/{ident}", headers=auth(keys["producer"])).json()
+    assert plain["lines"] is None
+    body = client.get(f"/v1/submissions/{ident}?lines=true", headers=auth(keys["producer"])).json()
+    assert [line["text"] for line in body["lines"]] == ["全网第一", "限时特惠"]
+    assert body["lines"][1]["first_read"] == "限时特" and len(body["lines"][0]["box"]) == 4
+    queued = add_judged(store, owner=keys["producer"])  # a verdict with no stored OCR
+    assert client.get(f"/v1/submissions/{queued}?lines=true",
+                      headers=auth(keys["producer"])).json()["lines"] == []

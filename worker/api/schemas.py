@@ -148,6 +148,11 @@ class SubmissionOut(BaseModel):
     updated: str
     verdict: dict[str, Any] | None = Field(description="The current verdict, None before one.")
     reviews: list[dict[str, Any]]
+    lines: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="With ?lines=true: every OCR line the verdict was judged on (text, box, "
+        "score; first_read where a second look changed it).",
+    )
 
 
 class VerdictPage(BaseModel):

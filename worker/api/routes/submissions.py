@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -35,6 +35,7 @@ from worker.api.webhooks import check_callback_url
 from worker.client import RESERVED_METADATA
 from worker.db import StoredSubmission
 from worker.db.keys import StoredKey
+from worker.db.records import lines_to_json
 from worker.settings import Settings
 
 router = APIRouter()
@@ -219,21 +220,33 @@ async def create_submission(
 async def get_submission(
     submission_id: SubmissionId, state: StateDep,
     key: Annotated[StoredKey, roles("GET", "/v1/submissions/{submission_id}")],
+    lines: Annotated[bool, Query(description="Add every OCR line the verdict was judged on.")]
+    = False,
 ) -> SubmissionOut:
     """A submission's status, its current verdict with evidence, and reviewer decisions.
 
-    Producer keys see the submissions they made; reviewer and admin keys see all.
+    Producer keys see the submissions they made; reviewer and admin keys see all. With
+    ``lines=true`` the answer also holds every OCR line read in the image (what a reviewer
+    or rule editor needs to understand a missed claim).
     """
     sub = await submission_or_404(state, key, submission_id)
 
-    def read() -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    def read() -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[dict[str, Any]] | None]:
         store = state.store()
         current = store.current_verdict(submission_id)
+        read_lines = None
+        if lines and current is not None and current.sha256 is not None:
+            stored = store.get_ocr(current.sha256, current.verdict.engine,
+                                   current.verdict.engine_version)
+            read_lines = lines_to_json(stored or [])
         return (None if current is None else current.to_dict(),
-                [r.to_dict() for r in store.reviews(submission_id)])
+                [r.to_dict() for r in store.reviews(submission_id)], read_lines)
 
-    verdict, reviews = await state.run_db(read)
-    return _submission_out(sub, verdict, reviews)
+    verdict, reviews, ocr = await state.run_db(read)
+    out = _submission_out(sub, verdict, reviews)
+    if lines:
+        out.lines = ocr if ocr is not None else []
+    return out
 
 
 @router.get("/v1/submissions/{submission_id}/image", tags=["dashboards"],
