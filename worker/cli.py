@@ -386,19 +386,30 @@ def verdicts(
     industry: Annotated[
         str | None, typer.Option("--industry", help="Only ads judged as this industry.")
     ] = None,
+    effective: Annotated[
+        str | None, typer.Option("--effective-decision",
+                                 help="Only this effective decision (a reviewer's, else the "
+                                      "machine's).")
+    ] = None,
+    reviewed: Annotated[
+        bool | None, typer.Option("--reviewed/--unreviewed",
+                                  help="Only ads a reviewer has / has not decided about.")
+    ] = None,
 ) -> None:
-    """List the stored current verdicts (newest first)."""
+    """List the stored current verdicts (newest first) with their effective decisions."""
     from rules.schema import Decision
     from worker.db import Store
 
-    if decision is not None and decision not in {d.value for d in Decision}:
-        raise typer.BadParameter(
-            f"{decision!r} is not one of {', '.join(d.value for d in Decision)}",
-            param_hint="--decision",
-        )
+    for given, hint in ((decision, "--decision"), (effective, "--effective-decision")):
+        if given is not None and given not in {d.value for d in Decision}:
+            raise typer.BadParameter(
+                f"{given!r} is not one of {', '.join(d.value for d in Decision)}",
+                param_hint=hint,
+            )
     settings = _settings(db=db)
     with Store.open(settings.database_url) as store:
-        found = store.current_verdicts(decision, parse_since(since), limit, industry=industry)
+        found = store.current_verdicts(decision, parse_since(since), limit, industry=industry,
+                                       reviewed=reviewed, effective=effective)
     if as_json:
         for item in found:
             print(json.dumps(item.to_dict(), ensure_ascii=False))
@@ -410,6 +421,8 @@ def verdicts(
     table.add_column("submission", no_wrap=True, min_width=ident)
     table.add_column("judged", min_width=len("2026-11-24"))
     table.add_column("decision", no_wrap=True)
+    table.add_column("effective", no_wrap=True)
+    table.add_column("reviewed", no_wrap=True)
     table.add_column("image: evidence", overflow="fold")
     for item in found:
         v = item.verdict
@@ -417,8 +430,10 @@ def verdicts(
             f"{v.error.code.value}: {v.error.message}" if v.error is not None
             else "\n".join(f"{m.rule}: {m.text}" for m in v.matches) or "-"
         )
+        who = "-" if item.review is None else item.review.reviewer
         table.add_row(item.submission, item.judged.strftime("%Y-%m-%d %H:%M:%S"),
-                      v.decision.value, f"{item.source.removeprefix('scan:')}:\n{evidence}")
+                      v.decision.value, item.effective_decision.value, who,
+                      f"{item.source.removeprefix('scan:')}:\n{evidence}")
     stdout.print(table)
     stdout.print(f"{len(found)} verdicts", markup=False)
 

@@ -32,7 +32,7 @@ from rules.schema import Decision
 from worker.db import Store, StoredVerdict
 from worker.db.migrate import translate_errors
 from worker.db.models import Submission, VerdictRow
-from worker.db.store import is_current_verdict
+from worker.db.store import effective_decision, is_current_verdict, is_reviewed, with_reviews
 
 #: Cursor format marker (lets the format change later without misreading old cursors).
 CURSOR_PREFIX = "v1:"
@@ -98,6 +98,10 @@ class VerdictFilter:
     rules: tuple[str, ...] = ()
     ad_ids: tuple[str, ...] = ()
     industries: tuple[str, ...] = ()
+    #: Keep submissions a reviewer has (True) or has not (False) decided about.
+    reviewed: bool | None = None
+    #: Keep any of these effective decisions (the latest reviewer's, else the machine's).
+    effective_decisions: tuple[Decision, ...] = ()
 
     def keeps(self, verdict: StoredVerdict) -> bool:
         """The evidence filters (categories and rules) applied to one verdict in Python."""
@@ -153,6 +157,11 @@ def conditions(where: VerdictFilter, backend: str) -> list[ColumnElement[bool]]:
         found.append(_has_match("category", group, backend))
     for group in _groups(where.rule, where.rules):
         found.append(_has_match("rule", group, backend))
+    if where.reviewed is not None:
+        found.append(is_reviewed() if where.reviewed else ~is_reviewed())
+    if where.effective_decisions:
+        found.append(effective_decision().in_(
+            sorted({d.value for d in where.effective_decisions})))
     return found
 
 
@@ -175,6 +184,7 @@ def list_verdicts(
     query = query.order_by(VerdictRow.id.desc()).limit(limit + 1)
     with translate_errors(store.engine.url), Session(store.engine) as session:
         found = [StoredVerdict.from_rows(row, sub) for row, sub in session.execute(query)]
+        found = with_reviews(session, found)
     if len(found) > limit:
         return found[:limit], found[limit - 1].id
     return found, None
@@ -203,7 +213,8 @@ def _per_category(base: Callable[..., Select[Any]], backend: str) -> Select[Any]
 
 
 def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
-    """Counts of current verdicts by decision, matched category and UTC day."""
+    """Counts of current verdicts by machine and effective decision, matched category and
+    UTC day, and how many (and what share) a reviewer has decided about."""
     backend = store.backend
     found = conditions(where, backend)
 
@@ -216,19 +227,32 @@ def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
     day = _day(backend).label("day")
     per_day = base(day, VerdictRow.decision, func.count()).group_by(day, VerdictRow.decision)
     per_category = _per_category(base, backend)
+    effective = effective_decision().label("effective")
+    reviewed = is_reviewed().label("reviewed")
+    per_effective = base(effective, reviewed, func.count()).group_by(effective, reviewed)
     with translate_errors(store.engine.url), Session(store.engine) as session, \
             session.begin():
         day_rows = session.execute(per_day).all()
         category_rows = session.execute(per_category).all()
+        effective_rows = session.execute(per_effective).all()
     decisions = [d.value for d in Decision]
     by_day: dict[str, dict[str, int]] = {}
     by_decision = dict.fromkeys(decisions, 0)
     for when, decision, count in day_rows:
         by_day.setdefault(str(when), dict.fromkeys(decisions, 0))[decision] += int(count)
         by_decision[decision] += int(count)
+    by_effective = dict.fromkeys(decisions, 0)
+    reviewed_count = 0
+    for decision, was_reviewed, count in effective_rows:
+        by_effective[decision] += int(count)
+        reviewed_count += int(count) if was_reviewed else 0
+    total = sum(by_decision.values())
     return {
-        "total": sum(by_decision.values()),
+        "total": total,
         "by_decision": by_decision,
+        "by_effective_decision": by_effective,
+        "reviewed": reviewed_count,
+        "reviewed_share": round(reviewed_count / total, 4) if total else 0.0,
         "by_category": {str(c): int(n) for c, n in sorted(category_rows, key=_by_name)
                         if c is not None},
         "by_day": [{"day": when, **counts} for when, counts in sorted(by_day.items())],

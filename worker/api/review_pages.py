@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from rules.schema import Decision
+from worker.api.decisions import record_decision
 from worker.api.errors import public_message
 from worker.api.inputs import text_problem
 from worker.api.queries import BadCursor, VerdictFilter, decode_cursor, encode_cursor, list_verdicts
@@ -306,7 +307,7 @@ def review_router(state: ApiState) -> APIRouter:
             if text is not None and (why := text_problem(text)) is not None:
                 return f"The note {why}."
             try:
-                state.store().add_review(submission_id, key.name, action, chosen, text)
+                record_decision(state, submission_id, key.name, action, chosen, text)
             except (InvalidRecord, NotFound) as exc:
                 return public_message(exc)
             return None

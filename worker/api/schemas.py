@@ -247,14 +247,25 @@ class RuleTestOut(BaseModel):
 
 
 class StatsOut(BaseModel):
-    """Counts of current verdicts by decision, by matched category and by day (UTC)."""
+    """Counts of current verdicts by machine and effective decision, by matched category
+    and by day (UTC), and how many a reviewer has decided about."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"total": 3, "by_decision": {"pass": 1, "review": 0, "reject": 2, "error": 0},
+         "by_effective_decision": {"pass": 2, "review": 0, "reject": 1, "error": 0},
+         "reviewed": 1, "reviewed_share": 0.3333,
          "by_category": {"absolute": 2},
          "by_day": [{"day": "2026-11-25", "pass": 1, "review": 0, "reject": 2, "error": 0}]}]})
 
     total: int
-    by_decision: dict[str, int]
+    by_decision: dict[str, int] = Field(description="By the machine decision.")
+    by_effective_decision: dict[str, int] = Field(
+        default_factory=dict,
+        description="By the latest reviewer decision, else the machine's.")
+    reviewed: int = Field(default=0, description="Submissions a reviewer decided about.")
+    reviewed_share: float = Field(default=0.0, description="reviewed / total (0 when none).")
     by_category: dict[str, int]
     by_day: list[dict[str, Any]]
+    reviewers: dict[str, Any] | None = Field(
+        default=None, description="Reviewer throughput: decisions per reviewer and per "
+        "hour, seconds from verdict to decision.")

@@ -216,6 +216,15 @@ def verdict_payload(stored: StoredVerdict) -> dict[str, Any]:
     return {"event": "verdict", "submission": stored.submission, "verdict": stored.to_dict()}
 
 
+def review_payload(stored: StoredVerdict) -> dict[str, Any]:
+    """The callback body sent when a reviewer decision changes a submission's effective
+    decision: the current verdict with ``effective_decision`` and the ``review``."""
+    return {"event": "review", "submission": stored.submission,
+            "effective_decision": stored.effective_decision.value,
+            "review": None if stored.review is None else stored.review.to_dict(),
+            "verdict": stored.to_dict()}
+
+
 __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
@@ -223,6 +232,7 @@ __all__ = [
     "WebhookError",
     "check_callback_url",
     "deliver_webhook",
+    "review_payload",
     "sign",
     "verdict_payload",
     "verify_signature",

@@ -119,6 +119,8 @@ class StoredVerdict:
     source: str
     verdict: Verdict
     judged: datetime
+    #: The submission's latest reviewer decision, None before anyone reviewed it.
+    review: StoredReview | None = None
 
     @property
     def sha256(self) -> str | None:
@@ -129,6 +131,16 @@ class StoredVerdict:
     def decision(self) -> Decision:
         """The machine decision."""
         return self.verdict.decision
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether a reviewer has decided about the submission."""
+        return self.review is not None
+
+    @property
+    def effective_decision(self) -> Decision:
+        """The latest reviewer decision when there is one, else the machine's."""
+        return self.verdict.decision if self.review is None else self.review.decision
 
     def to_dict(self) -> dict[str, Any]:
         """The ``adreview verdicts --json`` object (DESIGN.md contract, plus extras)."""
@@ -142,6 +154,9 @@ class StoredVerdict:
             "created": self.verdict.created.isoformat(),
             "judged": self.judged.isoformat(),
             "verdict_id": self.id,
+            "effective_decision": self.effective_decision.value,
+            "reviewed": self.reviewed,
+            "review": None if self.review is None else self.review.to_dict(),
         }
 
     @classmethod

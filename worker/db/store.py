@@ -22,6 +22,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Table,
     and_,
     exists,
+    func,
     or_,
     select,
     update,
@@ -108,6 +110,46 @@ def is_current_verdict() -> ColumnElement[bool]:
             and_(newer.judged_at == VerdictRow.judged_at, newer.id > VerdictRow.id),
         ),
     )
+
+
+def latest_review_decision() -> ColumnElement[str | None]:
+    """The decision of the verdict's submission's latest reviewer decision (NULL before
+    any), correlated with ``verdicts``."""
+    return (
+        select(ReviewRow.decision)
+        .where(ReviewRow.submission_id == VerdictRow.submission_id)
+        .order_by(ReviewRow.created_at.desc(), ReviewRow.id.desc())
+        .limit(1)
+        .correlate(VerdictRow)
+        .scalar_subquery()
+    )
+
+
+def effective_decision() -> ColumnElement[str]:
+    """The submission's effective decision: its latest reviewer decision when there is
+    one, else the machine decision of the verdict row."""
+    return func.coalesce(latest_review_decision(), VerdictRow.decision)
+
+
+def is_reviewed() -> ColumnElement[bool]:
+    """The condition that a reviewer has decided about the verdict's submission."""
+    return exists().where(ReviewRow.submission_id == VerdictRow.submission_id) \
+        .correlate(VerdictRow)
+
+
+def with_reviews(session: Session, verdicts: Sequence[StoredVerdict]) -> list[StoredVerdict]:
+    """``verdicts`` with each submission's latest reviewer decision attached."""
+    ids = sorted({v.submission for v in verdicts})
+    latest: dict[str, StoredReview] = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        rows = session.scalars(
+            select(ReviewRow)
+            .where(ReviewRow.submission_id.in_(ids[start : start + LOOKUP_CHUNK]))
+            .order_by(ReviewRow.created_at, ReviewRow.id)
+        )
+        for row in rows:
+            latest[row.submission_id] = StoredReview.from_row(row)
+    return [replace(v, review=latest.get(v.submission)) for v in verdicts]
 
 
 def current_verdicts_query() -> Select[VerdictRow, Submission]:
@@ -528,7 +570,8 @@ class Store:
 
     def _verdicts(self, query: Select[VerdictRow, Submission]) -> list[StoredVerdict]:
         with self._session() as session:
-            return [StoredVerdict.from_rows(v, s) for v, s in session.execute(query)]
+            found = [StoredVerdict.from_rows(v, s) for v, s in session.execute(query)]
+            return with_reviews(session, found)
 
     def current_verdicts(
         self,
@@ -536,15 +579,25 @@ class Store:
         since: datetime | None = None,
         limit: int | None = None,
         industry: str | None = None,
+        *,
+        reviewed: bool | None = None,
+        effective: Decision | str | None = None,
     ) -> list[StoredVerdict]:
-        """The current (last judged) verdict of every submission, newest first.
+        """The current (last judged) verdict of every submission, newest first, each with
+        the submission's latest reviewer decision.
 
-        ``decision`` keeps those with that decision, ``since`` those judged at or after it,
-        ``industry`` those judged as ads of that industry.
+        ``decision`` keeps those with that machine decision, ``effective`` those with that
+        effective decision, ``reviewed`` those a reviewer has (True) or has not (False)
+        decided about, ``since`` those judged at or after it, ``industry`` those judged as
+        ads of that industry.
         """
         query = current_verdicts_query()
         if decision is not None:
             query = query.where(VerdictRow.decision == _enum(Decision, decision).value)
+        if effective is not None:
+            query = query.where(effective_decision() == _enum(Decision, effective).value)
+        if reviewed is not None:
+            query = query.where(is_reviewed() if reviewed else ~is_reviewed())
         if industry is not None:
             query = query.where(VerdictRow.industry == industry)
         if since is not None:

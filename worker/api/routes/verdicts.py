@@ -69,6 +69,12 @@ def verdict_filter(
         description="Judged at or after: an ISO time or an age (90m, 2h, 7d).")] = None,
     until: Annotated[Moment, Query(
         description="Judged before: an ISO time or an age (90m, 2h, 7d).")] = None,
+    reviewed: Annotated[bool | None, Query(
+        description="Only submissions a reviewer has (true) or has not (false) decided "
+                    "about.")] = None,
+    effective_decision: Annotated[list[Decision] | None, Query(
+        max_length=MAX_VALUES,
+        description="The latest reviewer decision, else the machine's; repeatable.")] = None,
 ) -> VerdictFilter:
     """The filters of a dashboard request."""
     return VerdictFilter(
@@ -79,6 +85,8 @@ def verdict_filter(
         industries=_values("industry", industry),
         since=_moment("since", since),
         until=_moment("until", until),
+        reviewed=reviewed,
+        effective_decisions=tuple(dict.fromkeys(effective_decision or ())),
     )
 
 
@@ -117,7 +125,9 @@ async def get_stats(
     state: StateDep,
     where: FilterDep,
 ) -> StatsOut:
-    """Counts of current verdicts by decision, by matched category and by UTC day."""
+    """Counts of current verdicts by machine decision (``by_decision``) and effective
+    decision (``by_effective_decision``), by matched category and by UTC day, and the
+    number and share of reviewed submissions."""
     stats = await state.run_db(lambda: verdict_stats(state.store(), where))
     return StatsOut(**stats)
 

@@ -1,0 +1,74 @@
+"""Reviewer decisions as the API and the pages store them: the review row, and the signed
+callback (``event: "review"``) when the decision changes the effective decision.
+
+The callback goes to the submission's ``callback_url`` like a verdict's, signed the same
+way (``worker.api.webhooks``); it is sent from a background thread so that a slow
+receiver never holds the reviewer, and only when the server has a webhook secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from rules.schema import Decision
+from worker.api.state import ApiState
+from worker.api.webhooks import WebhookError, deliver_webhook, review_payload
+from worker.db import StoredReview, StoredVerdict
+from worker.db.models import ReviewAction
+from worker.errors import AdreviewError
+
+log = logging.getLogger(__name__)
+
+#: Callback threads started and not yet finished (tests wait on them).
+PENDING: set[threading.Thread] = set()
+
+
+def record_decision(
+    state: ApiState,
+    submission_id: str,
+    reviewer: str,
+    action: ReviewAction | str,
+    decision: Decision | str | None = None,
+    note: str | None = None,
+) -> StoredReview:
+    """Store the decision (``Store.add_review``); when it changes the submission's
+    effective decision, send the ``review`` callback. Raises what ``add_review`` raises."""
+    store = state.store()
+    before = store.current_verdict(submission_id)
+    review = store.add_review(submission_id, reviewer, action, decision, note)
+    after = store.current_verdict(submission_id)
+    if after is not None and (before is None
+                              or before.effective_decision is not after.effective_decision):
+        _send_review_callback(state, after)
+    return review
+
+
+def _send_review_callback(state: ApiState, stored: StoredVerdict) -> None:
+    settings = state.settings
+    submission = state.store().get_submission(stored.submission)
+    url = (submission.metadata or {}).get("callback_url") if submission is not None else None
+    if not isinstance(url, str) or not url:
+        return
+    secret = settings.webhook_secret
+    if not secret:
+        log.info("submission %s: review callback not sent (no webhook secret)",
+                 stored.submission)
+        return
+    payload = review_payload(stored)
+
+    def deliver() -> None:
+        try:
+            deliver_webhook(url, payload, secret, settings)
+        except (WebhookError, AdreviewError) as exc:
+            log.error("submission %s: review callback failed: %s", stored.submission, exc)
+        finally:
+            PENDING.discard(thread)
+
+    thread = threading.Thread(target=deliver, name=f"review-callback-{stored.submission}",
+                              daemon=True)
+    PENDING.add(thread)
+    thread.start()
+
+
+__all__ = ["PENDING", "record_decision"]
