@@ -16,16 +16,20 @@ Box = tuple[Point, Point, Point, Point]
 class TextLine:
     """One line of text an engine read.
 
-    ``box`` holds four (x, y) points - top-left, top-right, bottom-right, bottom-left -
-    in pixels of the original image; ``score`` is the engine's confidence in [0, 1],
-    or None when the engine gives none. ``first_read`` is the text the engine first read
-    when a second look at the line's crop changed it (see ``models.second_look``).
+    ``box`` holds four (x, y) points - top-left, top-right, bottom-right, bottom-left of
+    the text as it reads, so the first two run along the text (a line read top to bottom
+    starts at the image's top right) - in pixels of the original image; ``score`` is the
+    engine's confidence in [0, 1], or None when the engine gives none. ``first_read`` is
+    the text the engine first read when a second look at the line's crop changed it (see
+    ``models.second_look``). ``frame`` is the animation frame the line was read in (its
+    index in the file, 0 first); None for a still image.
     """
 
     text: str
     box: Box
     score: float | None = None
     first_read: str | None = None
+    frame: int | None = None
 
     @staticmethod
     def rect(
@@ -39,6 +43,11 @@ class TextLine:
         xs = [p[0] for p in self.box]
         ys = [p[1] for p in self.box]
         return min(xs), min(ys), max(xs), max(ys)
+
+    def is_vertical(self) -> bool:
+        """Whether the text runs up or down the image rather than across it."""
+        (x0, y0), (x1, y1) = self.box[0], self.box[1]
+        return abs(y1 - y0) > abs(x1 - x0)
 
 
 @runtime_checkable

@@ -8,6 +8,15 @@ share of the cores: ``settings.ocr_threads`` intra-op threads, or when that is 0
 ``cores // ADREVIEW_WORKER_PROCESSES`` (the scan pool sets that variable in each child).
 The RapidOCR object is built on the first ``recognize`` call in each process, never in a
 parent that will fork (onnxruntime's thread pools do not survive ``fork``).
+
+Boxes run along the text (``TextLine``). RapidOCR gives every box from the image's top
+left, clockwise, whichever way the text runs; it turns the crop of a box at least 1.5
+times as tall as wide a quarter turn before recognising it (a vertical line then reads
+left to right, top first), and its direction classifier turns a crop upside down when
+the text stands on its head. Its result drops the classifier's verdicts, so the engine
+keeps what the classifier was given and said (``_Recorder``) and turns each box to match:
+a page photographed sideways reads up or down the image, and evidence boxes of vertical
+lines cover the matched characters, not a sliver across the column.
 """
 
 from __future__ import annotations
@@ -41,6 +50,9 @@ log = logging.getLogger(__name__)
 PACKAGE = "rapidocr-onnxruntime"
 #: Environment variable the scan pool sets in each worker process: how many share the cores.
 WORKER_PROCESSES_ENV = "ADREVIEW_WORKER_PROCESSES"
+#: Bumped whenever what this module makes of RapidOCR's output changes; part of
+#: ``version``, so OCR stored by an earlier revision is read again. 2: boxes along the text.
+OUTPUT_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -190,7 +202,7 @@ class RapidOcrEngine:
     def __init__(self, *, threads: int = 0, params: RapidOcrParams = DEFAULT_PARAMS) -> None:
         self.threads = threads
         self.params = params
-        self.version = f"{package_version()}/{params.fingerprint()}"
+        self.version = f"{package_version()}/{params.fingerprint()}/r{OUTPUT_REVISION}"
         self._lock = threading.Lock()
         self._ocr: Any = None
         self._pid: int | None = None
@@ -237,6 +249,8 @@ class RapidOcrEngine:
             )
         except Exception as exc:
             raise EngineUnavailable(f"RapidOCR could not load its models: {exc}") from exc
+        ocr.text_cls = _Recorder(ocr.text_cls)
+        ocr.text_rec = _Recorder(ocr.text_rec)
         log.info("RapidOCR loaded in process %d with %d onnxruntime threads", os.getpid(), threads)
         return ocr
 
@@ -264,13 +278,16 @@ class RapidOcrEngine:
             pixels = pad_thin(to_bgr(image), self.params.max_side_len)
             try:
                 with self._lock:
+                    ocr.text_cls.clear()
+                    ocr.text_rec.clear()
                     raw, _elapsed = ocr(pixels)
+                    turns = _turns(ocr, len(raw or ()))
             except Exception as exc:
                 raise OcrError(
                     f"RapidOCR failed on image {index} ({image.width}x{image.height}): "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            results.append(_lines(raw, image.width, image.height))
+            results.append(_lines(raw, image.width, image.height, turns))
         return results
 
 
@@ -309,15 +326,81 @@ def pad_thin(pixels: npt.NDArray[np.uint8], max_side_len: int) -> npt.NDArray[np
     return np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
 
-def _lines(raw: Any, width: int, height: int) -> list[TextLine]:
-    """RapidOCR's ``[[points, text, score], ...]`` (None when nothing was found) as lines.
+class _Recorder:
+    """A RapidOCR stage that keeps what it was last given and what it gave back."""
+
+    def __init__(self, stage: Any) -> None:
+        self.stage = stage
+        self.given: tuple[Any, ...] | None = None
+        self.gave: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.given = args
+        self.gave = self.stage(*args, **kwargs)
+        return self.gave
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stage, name)
+
+    def clear(self) -> None:
+        """Forget the last call (a call may end before reaching this stage)."""
+        self.given = self.gave = None
+
+
+#: How a crop was turned before it was recognised: a quarter turn, a half turn.
+Turn = tuple[bool, bool]
+
+
+def _turns(ocr: Any, count: int) -> list[Turn] | None:
+    """How each of the ``count`` lines of the last call was turned, in order; None when
+    the stages' records do not add up to the result (nothing then is turned)."""
+    cls, rec = ocr.text_cls, ocr.text_rec
+    if not isinstance(cls, _Recorder) or cls.given is None or cls.gave is None:
+        return None
+    if not isinstance(rec, _Recorder) or rec.gave is None:
+        return None
+    crops, verdicts, recognised = cls.given[0], cls.gave[1], rec.gave[0]
+    # RapidOCR drops lines recognised below its text score; the rest keep their order.
+    kept = [i for i, read in enumerate(recognised) if float(read[1]) >= ocr.text_score]
+    if len(kept) != count or len(crops) != len(verdicts) or len(crops) != len(recognised):
+        log.debug("cannot tell which way RapidOCR's lines run; boxes left as given")
+        return None
+    turns = []
+    for i in kept:
+        label, score = verdicts[i]
+        flipped = "180" in str(label) and float(score) > float(cls.cls_thresh)
+        height, width = crops[i].shape[:2]
+        turns.append((width > height, flipped))
+    return turns
+
+
+def _along(box: Box, turn: Turn) -> Box:
+    """RapidOCR's box (image top left first, clockwise) as a box along the text.
+
+    A quarter turn is taken only for a box taller than wide (RapidOCR's rule), so a
+    crop that came out wider than tall from a tall box was turned.
+    """
+    quarter, half = turn
+    p0, p1, p2, p3 = box
+    height = max(math.dist(p0, p3), math.dist(p1, p2))
+    width = max(math.dist(p0, p1), math.dist(p2, p3))
+    if quarter and height > width:
+        return (p3, p0, p1, p2) if half else (p1, p2, p3, p0)
+    return (p2, p3, p0, p1) if half else box
+
+
+def _lines(
+    raw: Any, width: int, height: int, turns: Sequence[Turn] | None = None
+) -> list[TextLine]:
+    """RapidOCR's ``[[points, text, score], ...]`` (None when nothing was found) as lines,
+    boxes turned along the text by ``turns`` (one per entry of ``raw``).
 
     Points are clipped to the image (padding added by ``pad_thin`` lies outside it).
     """
     if not raw:
         return []
     lines = []
-    for points, text, score in raw:
+    for number, (points, text, score) in enumerate(raw):
         text = str(text).strip()
         if not text:
             continue
@@ -325,6 +408,8 @@ def _lines(raw: Any, width: int, height: int) -> list[TextLine]:
             (min(max(float(x), 0.0), float(width)), min(max(float(y), 0.0), float(height)))
             for x, y in points
         )
+        if turns is not None:
+            box = _along(box, turns[number])
         lines.append(TextLine(text, box, float(score)))
     return lines
 

@@ -3,7 +3,8 @@
 ``read_image`` cuts each frame into tiles (``models.tiling.plan_tiles``), sends the crops
 to the engine in batches of at most ``MAX_BATCH`` (all crops of an ordinary image go in
 one call), maps the boxes back to image pixels, merges what tiles and frames read twice,
-and returns the lines in reading order.
+and returns the lines in reading order. Lines of an animation carry the frame they were
+read in (``TextLine.frame``, the frame's index in the file) and come frame by frame.
 
 Engine failures: an ``OcrError`` propagates unchanged (``OcrUnavailable`` stays
 retryable); any other exception from an engine, or an answer of the wrong shape, becomes
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from PIL import Image
 
@@ -36,13 +38,17 @@ def read_image(engine: OcrEngine, decoded: DecodedImage, settings: Settings) -> 
         for number, frame in enumerate(decoded.frames)
         for tile in plan_tiles(frame.size, settings)
     ]
+    animated = decoded.frame_count > 1
     pieces: list[tuple[tuple[int, int], list[TextLine]]] = []
     frames: list[int] = []
     for batch in _batches(jobs, MAX_BATCH):
         crops = [_crop(decoded.frames[number], tile) for number, tile in batch]
         for (number, tile), lines in zip(batch, _recognize(engine, crops), strict=True):
+            index = decoded.frame_indices[number]
+            if animated:
+                lines = [replace(line, frame=index) for line in lines]
             pieces.append(((tile[0], tile[1]), lines))
-            frames.append(number)
+            frames.append(index)
     log.debug(
         "%s read %d frame(s) as %d crop(s)", engine.name, len(decoded.frames), len(jobs)
     )
@@ -90,4 +96,4 @@ def _clip(line: TextLine, width: int, height: int) -> TextLine:
                 for x, y in line.box)
     if box == line.box:
         return line
-    return TextLine(line.text, (box[0], box[1], box[2], box[3]), line.score)
+    return replace(line, box=(box[0], box[1], box[2], box[3]))

@@ -13,13 +13,14 @@ recogniser is more confident of it. A line that changed keeps its first reading 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from PIL import Image, ImageOps
 
 from models.base import TextLine
+from models.tiling import direction
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,25 @@ class LineReader(Protocol):
         ...
 
 
+#: How far to turn (counter-clockwise degrees) the crop of a line running each way
+#: (``models.tiling.Direction``) so that it reads left to right.
+_UPRIGHT = {(0, 1): 0, (0, -1): 180, (1, 1): 90, (1, -1): -90}
+
+
 def line_crop(frame: Image.Image, line: TextLine) -> Image.Image:
-    """The line's box on ``frame``, padded, scaled up to ``WORKING_HEIGHT`` and
-    contrast-stretched, ready to be recognised on its own."""
+    """The line's box on ``frame``, padded, turned to read left to right (a vertical or
+    upside-down line), scaled up to ``WORKING_HEIGHT`` and contrast-stretched, ready to
+    be recognised on its own."""
     x0, y0, x1, y1 = line.bounds()
-    pad = max(2.0, (y1 - y0) * PADDING)
+    pad = max(2.0, ((x1 - x0) if line.is_vertical() else (y1 - y0)) * PADDING)
     box = (
         max(0, int(x0 - pad)), max(0, int(y0 - pad)),
         min(frame.width, int(x1 + pad) + 1), min(frame.height, int(y1 + pad) + 1),
     )
     crop = frame.crop(box).convert("RGB")
+    turn = _UPRIGHT[direction(line)]
+    if turn:
+        crop = crop.rotate(turn, expand=True)
     if crop.height and crop.height < WORKING_HEIGHT:
         scale = WORKING_HEIGHT / crop.height
         crop = crop.resize((max(1, round(crop.width * scale)), WORKING_HEIGHT),
@@ -57,17 +67,22 @@ def line_crop(frame: Image.Image, line: TextLine) -> Image.Image:
 
 def second_look(
     engine: LineReader,
-    frames: Sequence[Image.Image],
+    frames: Sequence[Image.Image] | Mapping[int, Image.Image],
     lines: Sequence[TextLine],
     indices: Iterable[int],
 ) -> list[TextLine]:
     """``lines`` with each of ``indices`` read again from its crop; a new reading replaces
     the first when it is more confident and about as long (one or two characters gained
-    or lost, as OCR drops or adds them)."""
+    or lost, as OCR drops or adds them). ``frames`` holds the image's frames: in order,
+    or by their index in the file (an animation's lines name theirs, ``TextLine.frame``)."""
     out = list(lines)
     for index in indices:
         line = out[index]
-        frame = frames[min(getattr(line, "frame", None) or 0, len(frames) - 1)]
+        number = line.frame or 0
+        if isinstance(frames, Mapping):
+            frame = frames[number] if number in frames else next(iter(frames.values()))
+        else:
+            frame = frames[min(number, len(frames) - 1)]
         crop = line_crop(frame, line)
         if crop.width < 4 or crop.height < 4:
             continue

@@ -11,18 +11,26 @@ the tile's length (for a long image: 0.225 x its width with the defaults, more t
 height of any ordinary text line), so a line cut by one seam is whole in the next tile.
 
 ``merge_lines`` maps the lines read in each tile back to image coordinates and removes
-what the overlaps read twice; ``reading_order`` sorts lines into rows, top to bottom and
-left to right.
+what the overlaps read twice, whichever way the text runs: a line cut by a seam (across
+or down the image, read left to right, right to left, top to bottom or bottom to top) is
+joined once, its pieces in reading order. ``reading_order`` sorts lines into rows, top to
+bottom and left to right; lines running another way (vertical columns, a page turned
+sideways or upside down) are read as their layout says - columns top to bottom, right to
+left for the traditional vertical layout - as one block placed among the rows.
+
+Which way a line runs is read from its box: the first two points run along the text
+(``TextLine``). Engines that give vertical text as an upright rectangle, first edge
+across it, are taken to read it top to bottom (``orient``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
-from models.base import TextLine
+from models.base import Box, TextLine
 from worker.settings import Settings
 
 #: A tile of a long image is at most this many times as long as the image is wide.
@@ -42,6 +50,15 @@ SIMILAR_TEXT = 0.6
 #: Pieces of a line cut along its length are joined when they share at least this share
 #: of the smaller one's height (or width, for vertical text).
 SAME_ROW = 0.6
+#: Pieces whose texts do not simply overlap end to start (the character cut by a tile's
+#: edge was misread or lost) are joined on the longest text they share, at least this
+#: long, lying where the boxes overlap give or take ``OVERLAP_SLACK`` characters.
+LEAST_SHARED = 2
+OVERLAP_SLACK = 2
+
+#: An upright rectangle at least this many times as tall as wide, holding two or more
+#: characters, is a vertical line (engines that give no direction report them so).
+TALL = 1.5
 
 Rect = tuple[int, int, int, int]
 Bounds = tuple[float, float, float, float]
@@ -121,7 +138,7 @@ def merge_lines(
         items = by_frame.setdefault(frames[number], [])
         for line in lines:
             if line.text.strip():
-                items.append(_Item.of(_shift(line, dx, dy), number))
+                items.append(_Item.of(orient(_shift(line, dx, dy)), number))
     merged: list[_Item] = []
     for frame in sorted(by_frame):
         own = _stitch(_absorb(by_frame[frame]))
@@ -136,24 +153,136 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
     """Lines in reading order: rows top to bottom, each row left to right.
 
     Two lines share a row when each one's vertical centre lies within the other's
-    vertical extent.
+    vertical extent. Lines of an animation are ordered frame by frame (a frame's own
+    lines together, in reading order), so that no claim is pieced together from
+    frames shown at different times.
+
+    Lines running another way than left to right - vertical columns, a page turned
+    sideways or upside down - are gathered into blocks of neighbouring lines running
+    the same way; a block is read in its own direction (the next line lies below the
+    text as it stands: vertical columns read top to bottom go right to left) and takes
+    its place among the rows as one piece.
     """
-    items = sorted(
-        ((line, line.bounds()) for line in lines),
-        key=lambda item: ((item[1][1] + item[1][3]) / 2, item[1][0]),
+    frames = sorted({line.frame for line in lines if line.frame is not None})
+    if frames:
+        stills = [line for line in lines if line.frame is None]
+        ordered = _rows_and_blocks(stills)
+        for frame in frames:
+            ordered += _rows_and_blocks([line for line in lines if line.frame == frame])
+        return ordered
+    return _rows_and_blocks(lines)
+
+
+def orient(line: TextLine) -> TextLine:
+    """``line`` with a box whose first edge runs along its text.
+
+    An upright rectangle given first edge across (top-left, top-right, ...) that is at
+    least ``TALL`` times as tall as wide and holds two or more characters is vertical
+    text read top to bottom (how engines without a direction report it): its points are
+    turned to start at the top right. Every other line is returned as it is.
+    """
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = line.box
+    upright = y0 == y1 and x1 == x2 and y2 == y3 and x3 == x0 and x1 > x0 and y3 > y0
+    if not upright or len("".join(line.text.split())) < 2 or (y3 - y0) < TALL * (x1 - x0):
+        return line
+    return replace(line, box=((x1, y1), (x2, y2), (x3, y3), (x0, y0)))
+
+
+# --- reading order -------------------------------------------------------------------
+
+#: A line's reading direction: the image axis it runs along (0 for x, 1 for y) and
+#: whether it runs towards larger (+1) or smaller (-1) coordinates.
+Direction = tuple[int, int]
+ACROSS: Direction = (0, 1)
+
+
+def direction(line: TextLine) -> Direction:
+    """The image axis ``line`` runs along and which way (see ``Direction``)."""
+    (x0, y0), (x1, y1) = line.box[0], line.box[1]
+    dx, dy = x1 - x0, y1 - y0
+    if abs(dy) > abs(dx):
+        return (1, 1 if dy > 0 else -1)
+    return (0, -1 if dx < 0 else 1)
+
+
+def _to_text_frame(bounds: Bounds, way: Direction) -> Bounds:
+    """``bounds`` in coordinates where lines running ``way`` run left to right and the
+    next line lies below (a rotation of the image by a multiple of 90 degrees)."""
+    x0, y0, x1, y1 = bounds
+    if way == (0, -1):  # upside down
+        return (-x1, -y1, -x0, -y0)
+    if way == (1, 1):  # top to bottom, next column to the left
+        return (y0, -x1, y1, -x0)
+    if way == (1, -1):  # bottom to top, next column to the right
+        return (-y1, x0, -y0, x1)
+    return bounds
+
+
+def _rows(items: Sequence[tuple[object, Bounds]]) -> list[int]:
+    """The indices of ``items`` (anything with its bounds) in row order."""
+    order = sorted(
+        range(len(items)),
+        key=lambda i: ((items[i][1][1] + items[i][1][3]) / 2, items[i][1][0]),
     )
-    rows: list[list[tuple[TextLine, Bounds]]] = []
-    for line, bounds in items:
+    rows: list[list[int]] = []
+    for index in order:
+        bounds = items[index][1]
         centre = (bounds[1] + bounds[3]) / 2
         for row in reversed(rows):
-            anchor = row[0][1]
+            anchor = items[row[0]][1]
             anchor_centre = (anchor[1] + anchor[3]) / 2
             if anchor[1] <= centre <= anchor[3] and bounds[1] <= anchor_centre <= bounds[3]:
-                row.append((line, bounds))
+                row.append(index)
                 break
         else:
-            rows.append([(line, bounds)])
-    return [line for row in rows for line, _ in sorted(row, key=lambda item: item[1][0])]
+            rows.append([index])
+    return [i for row in rows for i in sorted(row, key=lambda i: items[i][1][0])]
+
+
+def _rows_and_blocks(lines: Sequence[TextLine]) -> list[TextLine]:
+    """Left-to-right lines in rows, other lines in blocks placed among them."""
+    units: list[tuple[list[TextLine], Bounds]] = []
+    others: dict[Direction, list[TextLine]] = {}
+    for line in lines:
+        way = direction(line)
+        if way == ACROSS:
+            units.append(([line], line.bounds()))
+        else:
+            others.setdefault(way, []).append(line)
+    for way, group in others.items():
+        for block in _blocks(group):
+            framed = [(line, _to_text_frame(line.bounds(), way)) for line in block]
+            ordered = [block[i] for i in _rows(framed)]
+            bounds = [line.bounds() for line in block]
+            units.append((ordered, (min(b[0] for b in bounds), min(b[1] for b in bounds),
+                                    max(b[2] for b in bounds), max(b[3] for b in bounds))))
+    return [line for i in _rows(units) for line in units[i][0]]
+
+
+def _blocks(lines: Sequence[TextLine]) -> list[list[TextLine]]:
+    """``lines`` (all running one way) in groups of neighbours: lines whose boxes, grown
+    by a line's thickness, touch - the columns of one text."""
+    bounds = [line.bounds() for line in lines]
+    grown = []
+    for x0, y0, x1, y1 in bounds:
+        margin = min(x1 - x0, y1 - y0)
+        grown.append((x0 - margin, y0 - margin, x1 + margin, y1 + margin))
+    parent = list(range(len(lines)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(lines)):
+        for j in range(i + 1, len(lines)):
+            if _intersection(grown[i], grown[j]) > 0:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[TextLine]] = {}
+    for i, line in enumerate(lines):
+        groups.setdefault(root(i), []).append(line)
+    return list(groups.values())
 
 
 # --- merging -------------------------------------------------------------------------
@@ -167,10 +296,12 @@ class _Item:
     pieces: frozenset[int]
     bounds: Bounds
     key: str
+    way: Direction
 
     @staticmethod
     def of(line: TextLine, *pieces: int) -> _Item:
-        return _Item(line, frozenset(pieces), line.bounds(), "".join(line.text.split()))
+        return _Item(line, frozenset(pieces), line.bounds(), "".join(line.text.split()),
+                     direction(line))
 
     @property
     def area(self) -> float:
@@ -192,7 +323,7 @@ def _shift(line: TextLine, dx: int, dy: int) -> TextLine:
         return line
     (x0, y0), (x1, y1), (x2, y2), (x3, y3) = line.box
     box = ((x0 + dx, y0 + dy), (x1 + dx, y1 + dy), (x2 + dx, y2 + dy), (x3 + dx, y3 + dy))
-    return TextLine(line.text, box, line.score)
+    return replace(line, box=box)
 
 
 def _intersection(a: Bounds, b: Bounds) -> float:
@@ -240,8 +371,8 @@ def _same_line(part: _Item, whole: _Item) -> bool:
     return (
         shared >= SIMILAR_OVERLAP * smaller
         and SequenceMatcher(None, part.key, whole.key).ratio() >= SIMILAR_TEXT
-        and not _continues(part, whole)
-        and not _continues(whole, part)
+        and _continues(part, whole) is None
+        and _continues(whole, part) is None
     )
 
 
@@ -284,39 +415,65 @@ def _stitch(items: list[_Item]) -> list[_Item]:
 def _join(first: _Item, second: _Item) -> _Item | None:
     """``first`` and ``second`` as one line, if ``second`` continues ``first`` across a
     seam (see ``_continues``); None otherwise."""
-    shared = _continues(first, second)
-    if not shared:
+    cut = _continues(first, second)
+    if cut is None:
         return None
     a, b = first.line.text.strip(), second.line.text.strip()
     ax0, ay0, ax1, ay1 = first.bounds
     bx0, by0, bx1, by1 = second.bounds
     scores = [s for s in (first.line.score, second.line.score) if s is not None]
-    x0, y0, x1, y1 = min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
-    line = TextLine.rect(a + b[shared:], x0, y0, x1, y1, min(scores) if scores else None)
-    return _Item(line, first.pieces | second.pieces, line.bounds(), "".join(line.text.split()))
+    box = _box_along((min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)), first.way)
+    line = replace(first.line, text=a[: cut[0]] + b[cut[1]:], box=box,
+                   score=min(scores) if scores else None)
+    return _Item(line, first.pieces | second.pieces, line.bounds(), "".join(line.text.split()),
+                 first.way)
 
 
-def _continues(first: _Item, second: _Item) -> int:
-    """How many characters ``second`` repeats of the end of ``first``, if ``second`` is the
-    next piece of a line cut along its length: read in other tiles, on the same row (or
-    column, for vertical text), its box overlapping ``first``'s and reaching further, and
-    its text starting with the end of ``first``'s and going on past it. 0 if not."""
-    if first.pieces & second.pieces:
-        return 0
-    ax0, ay0, ax1, ay1 = first.bounds
-    bx0, by0, bx1, by1 = second.bounds
-    same_row = (
-        min(ay1, by1) - max(ay0, by0) >= SAME_ROW * min(ay1 - ay0, by1 - by0)
-        and ax0 < bx0 < ax1 < bx1
-    )
-    same_column = (
-        min(ax1, bx1) - max(ax0, bx0) >= SAME_ROW * min(ax1 - ax0, bx1 - bx0)
-        and ay0 < by0 < ay1 < by1
-        and ay1 - ay0 >= ax1 - ax0
-        and by1 - by0 >= bx1 - bx0
-    )
-    if not (same_row or same_column):
-        return 0
+def _box_along(bounds: Bounds, way: Direction) -> Box:
+    """The rectangle ``bounds`` as a box whose first edge runs ``way``."""
+    x0, y0, x1, y1 = bounds
+    if way == (0, -1):
+        return ((x1, y1), (x0, y1), (x0, y0), (x1, y0))
+    if way == (1, 1):
+        return ((x1, y0), (x1, y1), (x0, y1), (x0, y0))
+    if way == (1, -1):
+        return ((x0, y1), (x0, y0), (x1, y0), (x1, y1))
+    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+
+
+def _continues(first: _Item, second: _Item) -> tuple[int, int] | None:
+    """Where to cut the texts to join ``second`` after ``first``, if ``second`` is the
+    next piece of a line cut along its length: read in other tiles, running the same way
+    on the same row (or column), its box overlapping ``first``'s and reaching further in
+    the reading direction, its text going on past ``first``'s. The joined text is
+    ``first[:cut[0]] + second[cut[1]:]``: when the end of ``first`` repeats the start of
+    ``second``, all of ``first`` and the rest of ``second``; otherwise the two are cut
+    after the longest text both read where their boxes overlap (at least
+    ``LEAST_SHARED`` characters: a character cut by a tile's edge is often misread or
+    lost). None if not."""
+    if first.pieces & second.pieces or first.way != second.way:
+        return None
+    axis, sign = first.way
+    a_lo, a_hi = first.bounds[axis], first.bounds[axis + 2]
+    b_lo, b_hi = second.bounds[axis], second.bounds[axis + 2]
+    c_lo, c_hi = first.bounds[1 - axis], first.bounds[3 - axis]
+    d_lo, d_hi = second.bounds[1 - axis], second.bounds[3 - axis]
+    if min(c_hi, d_hi) - max(c_lo, d_lo) < SAME_ROW * min(c_hi - c_lo, d_hi - d_lo):
+        return None
+    if sign < 0:  # reading towards smaller coordinates: mirror the axis
+        a_lo, a_hi, b_lo, b_hi = -a_hi, -a_lo, -b_hi, -b_lo
+    if not a_lo < b_lo < a_hi < b_hi:
+        return None
     a, b = first.line.text.strip(), second.line.text.strip()
     shared = next((k for k in range(min(len(a), len(b)), 0, -1) if a.endswith(b[:k])), 0)
-    return shared if shared < min(len(a), len(b)) else 0
+    if 0 < shared < min(len(a), len(b)):
+        return len(a), shared
+    # The overlap runs from ``b_lo`` to ``a_hi``: where it lies in each text.
+    start = math.floor(len(a) * (b_lo - a_lo) / (a_hi - a_lo)) - OVERLAP_SLACK
+    stop = math.ceil(len(b) * (a_hi - b_lo) / (b_hi - b_lo)) + OVERLAP_SLACK
+    block = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(
+        max(0, start), len(a), 0, min(len(b), stop))
+    end_a, end_b = block.a + block.size, block.b + block.size
+    if block.size < LEAST_SHARED or block.a == 0 or end_b >= len(b):
+        return None
+    return end_a, end_b

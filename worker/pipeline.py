@@ -110,7 +110,8 @@ def review(
             unsure = unsure_lines(lines, ruleset, settings, industry)
             if unsure:
                 try:
-                    lines = second_look(engine, decoded.frames, lines, unsure)
+                    frames = dict(zip(decoded.frame_indices, decoded.frames, strict=True))
+                    lines = second_look(engine, frames, lines, unsure)
                 except OcrError as exc:
                     log.warning("second look failed on image %s: %s", sha256[:12], exc)
             timings["second_look"] = time.perf_counter() - look_started
@@ -197,6 +198,9 @@ def _evidence(
     boxes: list[Box] = []
     texts: list[str] = []
     scores: list[float] = []
+    # A match over lines of several frames shows whole in the latest: lines that stay on
+    # screen are kept once, with the frame they first appeared in.
+    frames: list[int] = []
     for index in range(first, last + 1):
         line = lines[index]
         begin = max(match.start - starts[index], 0)
@@ -207,6 +211,8 @@ def _evidence(
         texts.append(line.text)
         if line.score is not None:
             scores.append(line.score)
+        if line.frame is not None:
+            frames.append(line.frame)
     score = min(scores) if scores else None
     reason = match.reason
     if reason is None and (
@@ -224,6 +230,7 @@ def _evidence(
         score=score,
         uncertain=reason is not None,
         reason=reason,
+        frame=max(frames) if frames else None,
     )
 
 

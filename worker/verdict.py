@@ -24,7 +24,9 @@ class Evidence:
     matched characters; ``score`` the lowest OCR confidence among those lines (None when
     the engine gives none); ``uncertain`` marks evidence that counts as ``review`` only,
     with its ``reason``: ``low_confidence`` (a reject match read with low confidence) or
-    ``ocr_near_miss`` (a claim read with one character dropped or confused).
+    ``ocr_near_miss`` (a claim read with one character dropped or confused). ``frame`` is
+    the animation frame (its index in the file) the match was read in, where ``box`` lies;
+    None for a still image.
     """
 
     rule: str
@@ -37,10 +39,11 @@ class Evidence:
     score: float | None = None
     uncertain: bool = False
     reason: str | None = None
+    frame: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's match object (with the extra ``line``, ``score``, ``uncertain``,
-        ``reason``)."""
+        ``reason``, ``frame``)."""
         return {
             "rule": self.rule,
             "category": self.category,
@@ -52,6 +55,7 @@ class Evidence:
             "score": None if self.score is None else round(self.score, 4),
             "uncertain": self.uncertain,
             "reason": self.reason,
+            "frame": self.frame,
         }
 
     @classmethod
@@ -69,6 +73,7 @@ class Evidence:
             score=data.get("score"),
             uncertain=bool(data.get("uncertain", False)),
             reason=data.get("reason"),
+            frame=None if data.get("frame") is None else int(data["frame"]),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import subprocess
@@ -20,6 +21,7 @@ from models.rapidocr import (
     DEFAULT_PARAMS,
     WORKER_PROCESSES_ENV,
     RapidOcrEngine,
+    _along,
     available_cores,
     package_version,
     pad_thin,
@@ -27,6 +29,7 @@ from models.rapidocr import (
     to_bgr,
 )
 from models.registry import create_engine
+from models.tiling import direction
 from worker.errors import OcrError
 from worker.samples import (
     GIF_CLAIM,
@@ -40,6 +43,7 @@ from worker.samples import (
     corpus,
     load_font,
     render_ad,
+    vertical_poster,
 )
 from worker.settings import Settings
 
@@ -189,6 +193,41 @@ def test_rotated_lines_are_read_with_the_direction_classifier(
     image = render_ad(["限时特惠全场包邮"], colours=(WHITE, INK), size=(700, 200),
                       text_size=56, rotate=angle)
     assert joined(read_one(engine, image)) == "限时特惠全场包邮"
+
+
+@pytest.mark.parametrize(("angle", "way"), [(0, (0, 1)), (90, (1, -1)), (-90, (1, 1)),
+                                           (180, (0, -1))])
+def test_boxes_run_along_the_text_whichever_way_it_is_turned(
+    engine: RapidOcrEngine, angle: int, way: tuple[int, int]
+) -> None:
+    # Turned a quarter to the left the line reads up the image; to the right, down it.
+    image = render_ad(["限时特惠全场包邮"], colours=(WHITE, INK), size=(700, 200),
+                      text_size=56, rotate=angle)
+    (line,) = read_one(engine, image)
+    assert line.text == "限时特惠全场包邮" and direction(line) == way
+    start, end = line.box[0], line.box[1]
+    assert math.dist(start, end) > 300  # the first edge runs the length of the line
+
+
+def test_a_column_of_upright_characters_is_read_down_with_its_box_along_it(
+    engine: RapidOcrEngine,
+) -> None:
+    image, drawn = vertical_poster(0)
+    lines = read_one(engine, image)
+    columns = [line for line in lines if line.is_vertical()]
+    assert sorted(line.text for line in columns) == sorted(
+        d.text for d in drawn if d.box[0][0] == d.box[1][0])
+    assert all(direction(line) == (1, 1) for line in columns)
+
+
+def test_boxes_are_turned_as_the_crops_were() -> None:
+    box = ((10.0, 0.0), (30.0, 0.0), (30.0, 100.0), (10.0, 100.0))  # RapidOCR's order
+    assert _along(box, (False, False)) == box
+    assert _along(box, (True, False)) == (box[1], box[2], box[3], box[0])  # read down
+    assert _along(box, (True, True)) == (box[3], box[0], box[1], box[2])  # read up
+    wide = ((0.0, 0.0), (100.0, 0.0), (100.0, 30.0), (0.0, 30.0))
+    assert _along(wide, (False, True)) == (wide[2], wide[3], wide[0], wide[1])  # upside down
+    assert _along(wide, (True, False)) == wide  # only a tall box is ever turned a quarter
 
 
 def test_the_animated_ad_shows_its_claim_only_in_later_frames(engine: RapidOcrEngine) -> None:

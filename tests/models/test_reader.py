@@ -129,6 +129,17 @@ def test_every_frame_is_read_and_a_line_repeated_across_frames_is_kept_once() ->
     assert found(lines) == expected([steady, late])
 
 
+def test_lines_of_an_animation_carry_the_frame_they_were_read_in() -> None:
+    steady = Label(1, "品牌名", (10, 10, 200, 40))
+    late = Label(2, "全网第一", (10, 100, 200, 140))
+    images = (draw((300, 200), [steady]), draw((300, 200), [steady, late]))
+    decoded = DecodedImage(images, (300, 200), "GIF", 40, (0, 27), (2000.0, 100.0))
+    lines = read_image(FakeEngine(reader([steady, late])), decoded, DEFAULTS)
+    assert [(line.text, line.frame) for line in lines] == [("品牌名", 0), ("全网第一", 27)]
+    one = read_image(FakeEngine(reader([steady])), still(images[0]), DEFAULTS)
+    assert [line.frame for line in one] == [None]
+
+
 def test_different_text_in_the_same_place_in_two_frames_is_two_lines() -> None:
     first = Label(1, "限时优惠", (10, 10, 200, 40))
     second = Label(2, "根治脱发", (10, 10, 200, 40))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import string
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from models.base import FakeEngine, TextLine
 from models.tiling import (
     TILE_LENGTH_FACTOR,
     merge_lines,
+    orient,
     plan_tiles,
     reading_order,
     spans,
@@ -218,11 +220,63 @@ def test_when_pieces_share_no_text_then_they_are_not_joined() -> None:
     assert len(merge_lines([((0, 0), [left]), ((314, 0), [right])])) == 2
 
 
+def down(text: str, x0: float, y0: float, x1: float, y1: float) -> TextLine:
+    """A vertical line read top to bottom, as engines that know the direction give it."""
+    return TextLine(text, ((x1, y0), (x1, y1), (x0, y1), (x0, y0)))
+
+
+def up(text: str, x0: float, y0: float, x1: float, y1: float) -> TextLine:
+    """A vertical line read bottom to top (a page turned a quarter to the left)."""
+    return TextLine(text, ((x0, y1), (x0, y0), (x1, y0), (x1, y1)))
+
+
+def backwards(text: str, x0: float, y0: float, x1: float, y1: float) -> TextLine:
+    """A line read right to left (a page upside down)."""
+    return TextLine(text, ((x1, y1), (x0, y1), (x0, y0), (x1, y0)))
+
+
 def test_vertical_text_cut_by_a_seam_is_joined_down_the_column() -> None:
-    top = TextLine.rect("国家级", 100, 500, 130, 600)
+    top = TextLine.rect("国家级", 100, 500, 130, 600)  # upright rectangles: read downwards
     bottom = TextLine.rect("家级品质", 100, 20, 130, 150)  # tile starting at y=520
     merged = merge_lines([((0, 0), [top]), ((0, 520), [bottom])])
-    assert merged == [TextLine.rect("国家级品质", 100, 500, 130, 670)]
+    assert merged == [down("国家级品质", 100, 500, 130, 670)]
+
+
+def test_text_read_up_the_image_is_joined_with_its_start_below() -> None:
+    # A page turned to the left: the line starts at the bottom. The lower tile (from
+    # y=520) holds its start, the upper one its end.
+    start = up("本品全网销量", 100, 20, 130, 200)  # y 540..720 in the image
+    end = up("销量第一值得", 100, 380, 130, 560)  # y 380..560
+    merged = merge_lines([((0, 0), [end]), ((0, 520), [start])])
+    assert merged == [up("本品全网销量第一值得", 100, 380, 130, 720)]
+
+
+def test_text_read_right_to_left_is_joined_across_a_vertical_seam() -> None:
+    start = backwards("ABCDE", 0, 10, 186, 40)  # right tile from x=314: x 314..500
+    end = backwards("DEFGHIJ", 200, 10, 371, 40)  # left tile: x 200..371
+    merged = merge_lines([((0, 0), [end]), ((314, 0), [start])])
+    assert merged == [backwards("ABCDEFGHIJ", 200, 10, 500, 40)]
+
+
+def test_a_character_misread_at_the_edge_of_a_tile_does_not_keep_pieces_apart() -> None:
+    # The upper tile ends inside 效, read as 交; the lower tile starts inside 7, lost.
+    upper = down("坚持服用七天7天见交", 100, 100, 130, 560)
+    lower = down("天见效效果看得见", 100, 0, 130, 400)  # tile from y=440
+    merged = merge_lines([((0, 0), [upper]), ((0, 440), [lower])])
+    assert [line.text for line in merged] == ["坚持服用七天7天见效效果看得见"]
+    assert merged[0].bounds() == (100, 100, 130, 840)
+
+
+def test_pieces_running_different_ways_are_not_joined() -> None:
+    first = down("国家级", 100, 500, 130, 600)
+    second = up("家级品质", 100, 20, 130, 150)
+    assert len(merge_lines([((0, 0), [first]), ((0, 520), [second])])) == 2
+
+
+def test_a_shared_character_far_from_the_overlap_does_not_join_pieces() -> None:
+    upper = down("品质第一流", 100, 100, 130, 560)
+    lower = down("量大品质优良", 100, 0, 130, 400)  # "品质" lies far from the overlap
+    assert len(merge_lines([((0, 0), [upper]), ((0, 440), [lower])])) == 2
 
 
 def test_when_frames_show_the_same_line_in_the_same_place_then_it_is_one_line() -> None:
@@ -315,6 +369,8 @@ def layouts(draw_: st.DrawFn) -> tuple[Settings, tuple[int, int], list[Label]]:
 
     line_height_limit = min(least_overlap(ys, size[1]), 60)
     char_width_limit = max(1, least_overlap(xs, size[0]) // 3)
+    # A line of text is never much taller than wide (an upright box that is reads as a
+    # vertical line, see ``models.tiling.orient``).
     labels: list[Label] = []
     top = draw_(st.integers(0, 20))
     alphabet = string.ascii_letters + string.digits
@@ -324,7 +380,7 @@ def layouts(draw_: st.DrawFn) -> tuple[Settings, tuple[int, int], list[Label]]:
             break
         chars = draw_(st.integers(2, len(alphabet)))
         char_width = draw_(st.integers(1, min(char_width_limit, 40)))
-        width = min(chars * char_width, size[0])
+        width = min(max(chars * char_width, height), size[0])
         chars = max(1, width // char_width)
         left = draw_(st.integers(0, size[0] - width))
         text = "".join(draw_(st.permutations(alphabet))[:chars])
@@ -378,3 +434,50 @@ def test_rotated_boxes_are_ordered_by_their_bounds() -> None:
     top = TextLine.rect("顶部", 0, 0, 50, 10)
     assert reading_order([tilted, top]) == [top, tilted]
     assert math.isclose(tilted.bounds()[1], 20)
+
+
+def test_vertical_columns_are_read_top_to_bottom_right_to_left() -> None:
+    columns = [down(text, x, 100, x + 40, 500) for text, x in
+               (("第一列", 400), ("第二列", 340), ("第三列", 280))]
+    assert reading_order(list(reversed(columns))) == columns
+
+
+def test_pieces_of_one_column_are_read_down_before_the_next_column() -> None:
+    upper, lower = down("上半", 300, 100, 340, 250), down("下半", 300, 270, 340, 420)
+    left = down("左列", 240, 100, 280, 420)
+    assert reading_order([left, lower, upper]) == [upper, lower, left]
+
+
+def test_a_vertical_block_takes_its_place_between_horizontal_rows() -> None:
+    title = TextLine.rect("养生堂", 100, 10, 400, 80)
+    columns = [down("右列文字", 300, 120, 340, 500), down("左列文字", 240, 120, 280, 500)]
+    foot = TextLine.rect("理性消费", 100, 540, 400, 580)
+    assert reading_order([foot, *reversed(columns), title]) == [title, *columns, foot]
+
+
+def test_a_page_turned_to_the_left_is_read_left_to_right_up_each_line() -> None:
+    # Its first line lies at the left, read from the bottom up.
+    lines = [up(text, x, 100, x + 40, 900) for text, x in (("一", 100), ("二", 200), ("三", 300))]
+    assert reading_order(list(reversed(lines))) == lines
+
+
+def test_an_upside_down_page_is_read_from_its_bottom_line_right_to_left() -> None:
+    top = backwards("末行", 100, 10, 400, 40)
+    bottom_right = backwards("首行右", 300, 70, 400, 100)
+    bottom_left = backwards("首行左", 100, 70, 200, 100)
+    assert reading_order([top, bottom_left, bottom_right]) == [bottom_right, bottom_left, top]
+
+
+def test_lines_of_an_animation_are_ordered_frame_by_frame() -> None:
+    first = replace(TextLine.rect("满199减30", 10, 100, 200, 130), frame=0)
+    title = replace(TextLine.rect("限时特惠", 10, 10, 200, 40), frame=0)
+    later = replace(TextLine.rect("全网第一", 10, 60, 200, 90), frame=12)
+    assert reading_order([later, first, title]) == [title, first, later]
+
+
+def test_an_upright_rectangle_of_two_or_more_characters_reads_down() -> None:
+    column = TextLine.rect("国家级", 100, 0, 130, 100)
+    assert orient(column) == down("国家级", 100, 0, 130, 100) and orient(column).is_vertical()
+    for line in (TextLine.rect("级", 100, 0, 130, 100), TextLine.rect("国家级", 0, 0, 90, 30),
+                 down("国家级", 100, 0, 130, 100)):
+        assert orient(line) == line
