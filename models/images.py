@@ -24,34 +24,56 @@ Frames are normalised to RGB: EXIF orientation applied; transparency (RGBA, LA, 
 or colour-key transparency) composited on white; CMYK converted; 16-bit and 32-bit
 greyscale scaled to 8 bits (not clipped); 1-bit and float images converted.
 
-Animated GIF, WebP and PNG are sampled (``sample_frames``): every
-``settings.frame_interval``-th frame, at most ``settings.max_frames`` frames, frame 0
-always and the last frame when there is room; when the animation is longer than
-``frame_interval * max_frames`` frames the samples are spread evenly over the whole
-animation instead, so a claim shown only near the end is still seen. Frames are decoded
-one at a time and only the sampled ones are kept, so memory stays bounded by the sample
-count, not the animation length; sampled frames identical to one already kept are
-dropped. Animations with more than ``MAX_ANIMATION_FRAMES`` frames, or whose frames
-add up to more than ``ANIMATION_PIXEL_FACTOR * max_image_pixels`` pixels to decode, are
-refused as ``image_too_large``. Multi-image files that are not animations (multi-page
-TIFF, MPO stereo JPEG, HEIF collections) are read from their first (primary) image.
+Animated GIF, WebP and PNG: every visually distinct picture is read, up to
+``settings.max_frames`` frames. Each frame is decoded in turn and compared, as a small
+grey thumbnail (``THUMBNAIL_SIDE``), with the picture on screen - the frame that last
+started a new one: a frame showing something new (more than ``settings.frame_change`` of
+the thumbnail changed by more than ``PIXEL_CHANGE`` grey levels) starts a new *look*,
+unless it shows again one of the ``RECENT_LOOKS`` looks before (a claim that blinks on
+and off is one look). A frame that barely differs adds its display time to the look on
+screen. Display times are the frames' delays as browsers show them: a delay under
+``SHORT_DELAY`` ms is shown for ``SHORT_DELAY_SHOWN`` ms.
+
+Which looks are read (``choose_looks``), each from the frame it started on:
+
+- all of them, when there are at most ``max_frames``: none is dropped, however briefly
+  it shows, since it may be the only one showing a claim;
+- otherwise the first (frame 0: what a still preview shows) and, spread over the
+  animation's running time cut into ``max_frames - 1`` equal slots, the most telling
+  look that starts in each slot, then the most telling of the rest while room is left.
+  Most telling: *visible* first - shown for at least ``settings.frame_min_ms`` in all,
+  so a picture nobody can see never takes the place of one people see - then the larger
+  change it brought (to a tenth of the picture), then the longer display time, then the
+  nearer the middle of its slot.
+
+Frames are decoded one at a time; only the thumbnails of recent looks and the frames of
+at most ``max_frames`` looks are kept, so memory stays bounded by the cap, not the
+animation's length. When there are more looks than that, the chosen frames the first
+pass did not keep are decoded again in a second pass. Animations with more than
+``MAX_ANIMATION_FRAMES`` frames, or whose frames add up to more than
+``ANIMATION_PIXEL_FACTOR * max_image_pixels`` pixels to decode, are refused as
+``image_too_large``. Multi-image files that are not animations (multi-page TIFF, MPO
+stereo JPEG, HEIF collections) are read from their first (primary) image.
+
+``decode_image(data, settings, frame=N)`` decodes frame ``N`` alone (to draw evidence on
+the frame it was read in).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import io
 import logging
 import re
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import numpy.typing as npt
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from worker.errors import ErrorCode, ImageError
@@ -70,9 +92,19 @@ ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
 MAX_ANIMATION_FRAMES = 2000
 
 #: An animation may make the decoder touch at most this many times ``max_image_pixels``
-#: pixels in all (frames x width x height), since every frame up to the last sampled one
-#: must be decoded in turn.
+#: pixels in all (frames x width x height) in one pass, since every frame must be decoded
+#: in turn to compare it with the last.
 ANIMATION_PIXEL_FACTOR = 16
+
+#: Animation frames are compared as grey thumbnails at most this many pixels long.
+THUMBNAIL_SIDE = 128
+#: A thumbnail pixel has changed when its grey level moved by more than this (of 255).
+PIXEL_CHANGE = 16
+#: A new frame is compared with at most this many of the looks before the one on screen.
+RECENT_LOOKS = 16
+#: Browsers show a frame whose delay is under ``SHORT_DELAY`` ms for ``SHORT_DELAY_SHOWN``.
+SHORT_DELAY = 20.0
+SHORT_DELAY_SHOWN = 100.0
 
 _ACCEPTED_NAMES = "BMP, GIF, HEIC/HEIF, JPEG, PNG, TIFF, WebP"
 
@@ -101,10 +133,12 @@ _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 class DecodedImage:
     """An image ready for OCR.
 
-    ``frames`` are RGB: one for a still image, the sampled frames of an animation.
-    ``size`` is (width, height) after EXIF rotation. ``format`` is Pillow's format name
-    ("JPEG", "GIF", ...). ``frame_count`` is the number of frames in the file (1 for still
-    images) and ``frame_indices`` which of them ``frames`` holds, in order.
+    ``frames`` are RGB: one for a still image, the frames of an animation chosen to be
+    read. ``size`` is (width, height) after EXIF rotation. ``format`` is Pillow's format
+    name ("JPEG", "GIF", ...). ``frame_count`` is the number of frames in the file (1 for
+    still images) and ``frame_indices`` which of them ``frames`` holds, in order;
+    ``shown_ms``, for an animation, how long each of them is on screen in all (its
+    look's display time), else empty.
     """
 
     frames: tuple[Image.Image, ...]
@@ -112,13 +146,16 @@ class DecodedImage:
     format: str
     frame_count: int
     frame_indices: tuple[int, ...]
+    shown_ms: tuple[float, ...] = ()
 
 
-def decode_image(data: bytes, settings: Settings) -> DecodedImage:
+def decode_image(data: bytes, settings: Settings, *, frame: int | None = None) -> DecodedImage:
     """Decode untrusted image bytes into RGB frames, enforcing the settings' limits.
 
-    Raises ``ImageError`` (``invalid_image``, ``image_too_large`` or
-    ``unsupported_format``) for anything that cannot be reviewed; never a Pillow error.
+    ``frame`` decodes that frame of an animation alone (its index in the file; one past
+    the end is the last frame; a still image is its one frame). Raises ``ImageError``
+    (``invalid_image``, ``image_too_large`` or ``unsupported_format``) for anything that
+    cannot be reviewed; never a Pillow error.
     """
     if not data:
         raise ImageError(ErrorCode.INVALID_IMAGE, "image is empty (0 bytes)")
@@ -150,7 +187,7 @@ def decode_image(data: bytes, settings: Settings) -> DecodedImage:
                 probe.verify()
         with Image.open(io.BytesIO(data), formats=[fmt]) as image:
             _check_pixels(image.size, fmt, settings.max_image_pixels)
-            return _decode_opened(image, settings)
+            return _decode_opened(image, settings, frame)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -225,25 +262,80 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def sample_frames(frame_count: int, interval: int, max_frames: int) -> tuple[int, ...]:
-    """Which frames of an animation to read, in order (see the module docstring)."""
-    interval = max(1, interval)
+@dataclass(frozen=True)
+class Look:
+    """What an animation shows for a while: the frame it starts on, when (ms from the
+    start), how long it is on screen in all (every return counted), and how much of the
+    picture changed when it started (0-1; 1 for the first)."""
+
+    frame: int
+    start_ms: float
+    shown_ms: float
+    change: float
+
+
+def choose_looks(looks: Sequence[Look], max_frames: int, min_ms: float) -> list[Look]:
+    """The looks to read, in order (see the module docstring)."""
     max_frames = max(1, max_frames)
-    if frame_count <= 1 or max_frames == 1:
-        return (0,)
-    stepped = list(range(0, frame_count, interval))
-    if len(stepped) <= max_frames:
-        if stepped[-1] != frame_count - 1 and len(stepped) < max_frames:
-            stepped.append(frame_count - 1)
-        return tuple(stepped)
-    last, gaps = frame_count - 1, max_frames - 1
-    return tuple((i * last + gaps // 2) // gaps for i in range(max_frames))
+    if len(looks) <= max_frames:
+        return list(looks)
+    end = max(look.start_ms + look.shown_ms for look in looks)
+    count = max(1, max_frames - 1)
+    width = end / count
+
+    def telling(look: Look) -> tuple[bool, float, float, float]:
+        # Changes within a tenth of the picture count as alike; then the longer shown.
+        middle = (min(count - 1, int(look.start_ms / width)) + 0.5) * width
+        return (look.shown_ms >= min_ms, round(look.change, 1), look.shown_ms,
+                -abs(look.start_ms - middle))
+
+    slots: dict[int, Look] = {}
+    for look in looks[1:]:
+        slot = min(count - 1, int(look.start_ms / width))
+        if slot not in slots or telling(look) > telling(slots[slot]):
+            slots[slot] = look
+    chosen = {looks[0].frame: looks[0]}
+    if max_frames > 1:
+        for look in slots.values():
+            chosen[look.frame] = look
+    for look in sorted(looks[1:], key=telling, reverse=True):
+        if len(chosen) >= max_frames:
+            break
+        chosen.setdefault(look.frame, look)
+    return sorted(chosen.values(), key=lambda look: look.frame)
+
+
+def shown_ms(delay: object) -> float:
+    """How long browsers show a frame with this delay (ms; Pillow's ``duration``)."""
+    if not isinstance(delay, int | float) or delay != delay or delay < SHORT_DELAY:
+        return SHORT_DELAY_SHOWN
+    return float(delay)
+
+
+def thumbnail(frame: Image.Image) -> npt.NDArray[np.int16]:
+    """A frame as a small grey thumbnail (``THUMBNAIL_SIDE``), for comparing frames."""
+    grey = frame.convert("L")
+    scale = THUMBNAIL_SIDE / max(grey.size)
+    if scale < 1:
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        grey = grey.resize(size, Image.Resampling.BOX)
+    return np.asarray(grey, dtype=np.int16)
+
+
+def changed(a: npt.NDArray[np.int16], b: npt.NDArray[np.int16]) -> float:
+    """The share of two thumbnails' pixels that differ by more than ``PIXEL_CHANGE``
+    (1.0 when their sizes differ)."""
+    if a.shape != b.shape:
+        return 1.0
+    return float(np.count_nonzero(np.abs(a - b) > PIXEL_CHANGE)) / max(1, a.size)
 
 
 # --- decoding ------------------------------------------------------------------------
 
 
-def _decode_opened(image: Image.Image, settings: Settings) -> DecodedImage:
+def _decode_opened(
+    image: Image.Image, settings: Settings, only: int | None = None
+) -> DecodedImage:
     fmt = image.format or "unknown"
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -253,27 +345,92 @@ def _decode_opened(image: Image.Image, settings: Settings) -> DecodedImage:
     if fmt in ANIMATED_FORMATS and getattr(image, "is_animated", False):
         frame_count = int(getattr(image, "n_frames", 1))
         _check_animation(frame_count, image.size, fmt, settings.max_image_pixels)
-    wanted = sample_frames(frame_count, settings.frame_interval, settings.max_frames)
-    frames: list[Image.Image] = []
-    indices: list[int] = []
-    seen: set[bytes] = set()
-    for index in wanted:
-        if index:
+
+    def upright(index: int) -> Image.Image:
+        """Frame ``index`` (at or after the current one) as upright RGB."""
+        if index != image.tell():
             image.seek(index)
             # A GIF frame may lie outside the logical screen and grow the canvas.
             _check_pixels(image.size, fmt, settings.max_image_pixels)
         frame = _to_rgb(image)
-        if orientation in _TRANSPOSE:
-            frame = frame.transpose(_TRANSPOSE[orientation])
-        if frame_count > 1:
-            digest = hashlib.blake2b(frame.tobytes(), digest_size=16).digest()
-            if digest in seen:
-                continue
-            seen.add(digest)
-        frames.append(frame)
-        indices.append(index)
+        return frame.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else frame
+
+    if frame_count == 1 or only is not None:
+        index = 0 if frame_count == 1 or only is None else min(max(0, only), frame_count - 1)
+        if index < image.tell():
+            image.seek(0)
+        frame = upright(index)
+        return DecodedImage((frame,), frame.size, fmt, frame_count, (index,))
+    looks, kept = _looks(image, frame_count, settings, upright)
+    chosen = choose_looks(looks, settings.max_frames, settings.frame_min_ms)
+    missing = [look.frame for look in chosen if look.frame not in kept]
+    if missing:
+        image.seek(0)
+        kept.update((index, upright(index)) for index in missing)
+    frames = tuple(kept[look.frame] for look in chosen)
     size = (max(f.width for f in frames), max(f.height for f in frames))
-    return DecodedImage(tuple(frames), size, fmt, frame_count, tuple(indices))
+    return DecodedImage(frames, size, fmt, frame_count, tuple(look.frame for look in chosen),
+                        tuple(look.shown_ms for look in chosen))
+
+
+def _looks(
+    image: Image.Image,
+    frame_count: int,
+    settings: Settings,
+    upright: Callable[[int], Image.Image],
+) -> tuple[list[Look], dict[int, Image.Image]]:
+    """Every look of an animation, and the frames of the first ``max_frames`` of them."""
+    looks: list[Look] = []
+    thumbs: list[npt.NDArray[np.int16] | None] = []
+    kept: dict[int, Image.Image] = {}
+    current = 0
+    clock = 0.0
+    for index in range(frame_count):
+        frame = upright(index)
+        delay = shown_ms(image.info.get("duration"))
+        thumb = thumbnail(frame)
+        if looks:
+            screen = thumbs[current]
+            change = 1.0 if screen is None else changed(thumb, screen)
+            if change <= settings.frame_change:
+                looks[current] = _longer(looks[current], delay)
+                clock += delay
+                continue
+            again = _seen_again(thumb, thumbs, current, settings.frame_change)
+            if again is not None:
+                current = again
+                looks[current] = _longer(looks[current], delay)
+                clock += delay
+                continue
+        else:
+            change = 1.0
+        looks.append(Look(index, clock, delay, change))
+        thumbs.append(thumb)
+        current = len(looks) - 1
+        if len(thumbs) > RECENT_LOOKS + 1:
+            thumbs[-RECENT_LOOKS - 2] = None
+        if len(kept) < settings.max_frames:
+            kept[index] = frame
+        clock += delay
+    return looks, kept
+
+
+def _longer(look: Look, delay: float) -> Look:
+    return Look(look.frame, look.start_ms, look.shown_ms + delay, look.change)
+
+
+def _seen_again(
+    thumb: npt.NDArray[np.int16],
+    thumbs: Sequence[npt.NDArray[np.int16] | None],
+    current: int,
+    threshold: float,
+) -> int | None:
+    """The most recent earlier look ``thumb`` shows again, if any."""
+    for index in range(len(thumbs) - 1, max(-1, len(thumbs) - 2 - RECENT_LOOKS), -1):
+        other = thumbs[index]
+        if index != current and other is not None and changed(thumb, other) <= threshold:
+            return index
+    return None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -64,9 +64,18 @@ class Settings(BaseSettings):
     )
     tile_overlap: float = Field(default=0.15, description="Overlap between tiles, as a fraction.")
     max_tile_side: int = Field(default=2048, description="Tile any side longer than this (px).")
-    # Animated GIF/WebP.
-    frame_interval: int = Field(default=5, description="Read every Nth frame of an animation.")
+    # Animated GIF/WebP/PNG: every visually distinct frame, up to a cap.
     max_frames: int = Field(default=12, description="Read at most this many frames.")
+    frame_change: float = Field(
+        default=0.0025,
+        description="Share of the picture that must change for a frame to count as new "
+        "(compared on small grey thumbnails with the last new one).",
+    )
+    frame_min_ms: float = Field(
+        default=100.0,
+        description="A picture shown for less than this (ms) in all is brief: when there are "
+        "more pictures than max_frames, it is read only if room is left.",
+    )
 
     # Image intake by URL or shared path (producers' submissions).
     fetch_timeout: float = Field(default=10.0, description="Seconds to fetch an image URL.")

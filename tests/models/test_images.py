@@ -24,10 +24,12 @@ from models.images import (
     ANIMATION_PIXEL_FACTOR,
     MAX_ANIMATION_FRAMES,
     DecodedImage,
+    Look,
+    choose_looks,
     decode_image,
     describe_content,
     image_size,
-    sample_frames,
+    shown_ms,
     sniff_format,
 )
 from worker.errors import ErrorCode, ImageError
@@ -86,15 +88,16 @@ def gif_bytes(screen: tuple[int, int], frames: list[tuple[int, int, int, int]]) 
 
 
 def animation(count: int, marked: range = range(0), size: tuple[int, int] = (120, 90)) -> list[Image.Image]:
-    """Frames with a moving square; frames in ``marked`` also show a red bar (the "claim")."""
+    """Frames with a small moving square (every frame differs, barely); frames in
+    ``marked`` also show a red bar (the "claim")."""
     palette = [255, 255, 255, 255, 0, 0, 0, 0, 255, 0, 0, 0] + [0] * (256 * 3 - 12)
     frames = []
     for index in range(count):
         frame = Image.new("P", size, 0)
         frame.putpalette(palette)
         pen = ImageDraw.Draw(frame)
-        x = index % (size[0] - 10)
-        pen.rectangle((x, 0, x + 9, 9), fill=2 + (index // (size[0] - 10)) % 2)
+        x = index % (size[0] - 3)
+        pen.rectangle((x, 0, x + 2, 2), fill=2 + (index // (size[0] - 3)) % 2)
         if index in marked:
             pen.rectangle((20, 40, 100, 60), fill=1)
         frames.append(frame)
@@ -507,80 +510,176 @@ def test_an_unreadable_exif_block_does_not_spoil_the_image() -> None:
 # --- animations ----------------------------------------------------------------------
 
 
-def test_frame_sampling_steps_through_a_short_animation() -> None:
-    assert sample_frames(1, 5, 12) == (0,)
-    assert sample_frames(21, 5, 12) == (0, 5, 10, 15, 20)
-    assert sample_frames(23, 5, 12) == (0, 5, 10, 15, 20, 22)  # the last frame too
-    assert sample_frames(60, 5, 12) == tuple(range(0, 60, 5))  # no room for the last
-    assert sample_frames(10, 5, 1) == (0,)
+def sweep(count: int, size: tuple[int, int] = (120, 90)) -> list[Image.Image]:
+    """Frames in which a tall bar sweeps across: every frame a new picture."""
+    frames = []
+    for index in range(count):
+        frame = Image.new("RGB", size, WHITE)
+        x = (index * (size[0] - 20)) // max(1, count - 1)
+        ImageDraw.Draw(frame).rectangle((x, 0, x + 19, size[1] - 1), fill=BLUE)
+        # One dark pixel per frame keeps frames that show the bar in one place apart
+        # (Pillow merges equal frames).
+        frame.putpixel((index % size[0], size[1] - 1 - index // size[0]), (0, 0, 0))
+        frames.append(frame)
+    return frames
 
 
-def test_frame_sampling_spreads_over_a_long_animation() -> None:
-    picked = sample_frames(300, 5, 12)
-    assert len(picked) == 12 and picked[0] == 0 and picked[-1] == 299
-    gaps = [b - a for a, b in itertools.pairwise(picked)]
+def looks(*spec: tuple[float, float], change: float = 0.5) -> list[Look]:
+    """Looks one after another, each given as (shown ms, change)."""
+    made, clock = [], 0.0
+    for frame, (shown, changed_share) in enumerate(spec):
+        made.append(Look(frame, clock, shown, changed_share if frame else 1.0))
+        clock += shown
+    return made
+
+
+def test_when_there_are_no_more_looks_than_the_cap_then_all_are_read() -> None:
+    few = looks((100, 1), (10, 0.5), (300, 0.01))
+    assert choose_looks(few, 12, 100) == few
+    assert choose_looks(few[:1], 1, 100) == few[:1]
+
+
+def test_when_there_are_too_many_looks_then_the_first_and_one_per_slot_are_read() -> None:
+    many = looks(*[(40.0, 0.5)] * 300)
+    chosen = [look.frame for look in choose_looks(many, 12, 100)]
+    assert len(chosen) == 12 and chosen[0] == 0 and chosen[-1] > 270
+    gaps = [b - a for a, b in itertools.pairwise(chosen[1:])]
     assert max(gaps) - min(gaps) <= 1
+
+
+def test_a_look_nobody_can_see_never_takes_the_place_of_one_people_see() -> None:
+    # In every slot a 20 ms flash of a big change competes with a plainly visible
+    # smaller one: the visible one is read.
+    spec = [(1000.0, 1.0)]
+    for _ in range(30):
+        spec += [(20.0, 0.9), (400.0, 0.05)]
+    chosen = choose_looks(looks(*spec), 12, 100)
+    assert all(look.shown_ms >= 100 for look in chosen)
+
+
+def test_a_bigger_change_wins_its_slot_over_a_moving_decoration() -> None:
+    spec = [(100.0, 1.0)] + [(100.0, 0.004)] * 40
+    spec[23] = (100.0, 0.08)  # the claim appears
+    assert 23 in [look.frame for look in choose_looks(looks(*spec), 12, 100)]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    count=st.integers(1, 5000), interval=st.integers(1, 50), most=st.integers(1, 100)
+    spec=st.lists(st.tuples(st.floats(10, 5000), st.floats(0.003, 1)), min_size=1,
+                  max_size=400),
+    most=st.integers(1, 40),
 )
-def test_frame_samples_start_at_zero_and_stay_in_bounds(count: int, interval: int, most: int) -> None:
-    picked = sample_frames(count, interval, most)
-    assert picked[0] == 0
-    assert len(picked) <= most
-    assert list(picked) == sorted(set(picked))
-    assert picked[-1] < count
-    # No stretch of the animation longer than the larger of interval and an even share
-    # goes unseen.
-    gaps = [b - a for a, b in itertools.pairwise(picked)] + [count - picked[-1]]
-    if most > 1:
-        assert max(gaps) <= max(interval, -(-count // (most - 1)) + 1)
+def test_chosen_looks_start_at_frame_zero_keep_the_cap_and_cover_every_slot(
+    spec: list[tuple[float, float]], most: int
+) -> None:
+    every = looks(*spec)
+    chosen = choose_looks(every, most, 100)
+    frames = [look.frame for look in chosen]
+    assert frames[0] == 0 and frames == sorted(set(frames))
+    assert len(chosen) == min(most, len(every))
+    if len(every) > most > 1:
+        end = every[-1].start_ms + every[-1].shown_ms
+        width = end / (most - 1)
+        slots = {min(most - 2, int(look.start_ms / width)) for look in every[1:]}
+        covered = {min(most - 2, int(look.start_ms / width)) for look in chosen[1:]}
+        assert slots <= covered
 
 
-def test_a_300_frame_gif_is_sampled_as_configured() -> None:
+def test_browsers_show_very_short_delays_for_a_tenth_of_a_second() -> None:
+    assert [shown_ms(d) for d in (0, 10, 19, 20, 40, 1000)] == [100, 100, 100, 20, 40, 1000]
+    assert shown_ms(None) == 100 and shown_ms("x") == 100
+
+
+def test_a_gif_whose_picture_barely_changes_is_read_once_for_its_whole_length() -> None:
     data = save_all(animation(300), "GIF", duration=40, loop=0)
     decoded = decode_image(data, DEFAULTS)
     assert decoded.format == "GIF" and decoded.frame_count == 300
-    assert decoded.frame_indices == sample_frames(300, 5, 12)
-    assert len(decoded.frames) == 12
+    assert decoded.frame_indices == (0,) and decoded.shown_ms == (12000.0,)
+
+
+def test_a_gif_of_300_distinct_frames_is_read_in_max_frames_spread_over_it() -> None:
+    data = save_all(sweep(300), "GIF", duration=40, loop=0)
+    decoded = decode_image(data, DEFAULTS)
+    assert decoded.frame_count == 300 and len(decoded.frames) == 12
+    assert decoded.frame_indices[0] == 0 and decoded.frame_indices[-1] > 270
     assert all(frame.mode == "RGB" and frame.size == (120, 90) for frame in decoded.frames)
-    config = Settings(frame_interval=3, max_frames=4)
-    assert decode_image(data, config).frame_indices == (0, 100, 199, 299)
+    gaps = [b - a for a, b in itertools.pairwise(decoded.frame_indices[1:])]
+    assert max(gaps) - min(gaps) <= 1
+    few = decode_image(data, Settings(max_frames=4)).frame_indices
+    assert len(few) == 4 and few[0] == 0 and few[-1] > 200
 
 
-def test_a_claim_shown_only_at_the_end_of_a_long_gif_is_sampled() -> None:
-    # Every 5th frame up to 12 frames would stop at frame 55; spreading reaches the end.
+@pytest.mark.parametrize("position", [1, 2, 7, 19, 30, 44, 58, 59])
+def test_a_claim_shown_in_one_frame_anywhere_in_a_60_frame_gif_is_read(position: int) -> None:
+    data = save_all(animation(60, marked=range(position, position + 1)), "GIF", duration=100)
+    decoded = decode_image(data, DEFAULTS)
+    assert decoded.frame_count == 60
+    assert position in decoded.frame_indices
+    assert [shows_claim(frame) for frame in decoded.frames].count(True) == 1
+
+
+def test_a_claim_shown_only_at_the_end_of_a_long_gif_is_read() -> None:
     data = save_all(animation(300, marked=range(280, 300)), "GIF", duration=40)
     decoded = decode_image(data, DEFAULTS)
-    assert not shows_claim(decoded.frames[0])
-    assert any(shows_claim(frame) for frame in decoded.frames)
+    assert decoded.frame_indices == (0, 280)
+    assert not shows_claim(decoded.frames[0]) and shows_claim(decoded.frames[1])
+    assert decoded.shown_ms == (280 * 40.0, 20 * 40.0)
 
 
-def test_a_claim_in_the_last_frames_of_a_short_gif_is_sampled() -> None:
-    data = save_all(animation(40, marked=range(35, 40)), "GIF", duration=40)
-    decoded = decode_image(data, DEFAULTS)
-    assert decoded.frame_indices == (0, 5, 10, 15, 20, 25, 30, 35, 39)
-    assert [shows_claim(frame) for frame in decoded.frames][-2:] == [True, True]
+def test_a_claim_flashed_between_many_distinct_frames_is_read() -> None:
+    # More looks than the cap: the frame where the claim appears wins its slot.
+    frames = [frame.copy() for frame in sweep(60)]
+    ImageDraw.Draw(frames[37]).rectangle((20, 40, 100, 60), fill=RED)
+    decoded = decode_image(save_all(frames, "GIF", duration=100), DEFAULTS)
+    assert len(decoded.frames) == 12 and 37 in decoded.frame_indices
+
+
+def test_a_claim_that_blinks_is_one_look_shown_for_all_its_blinks() -> None:
+    frames = animation(40, marked=range(0))
+    for index in range(5, 40, 10):
+        for blink in range(index, index + 5):
+            ImageDraw.Draw(frames[blink]).rectangle((20, 40, 100, 60), fill=1)
+    decoded = decode_image(save_all(frames, "GIF", duration=50), DEFAULTS)
+    assert decoded.frame_indices == (0, 5)
+    assert decoded.shown_ms == (1000.0, 1000.0)
+
+
+def test_a_brief_frame_is_read_when_the_cap_leaves_room() -> None:
+    frames = animation(10, marked=range(4, 5))
+    durations = [200] * 10
+    durations[4] = 30  # shown for 30 ms: brief, but the only frame showing the claim
+    decoded = decode_image(save_all(frames, "GIF", duration=durations), DEFAULTS)
+    assert decoded.frame_indices == (0, 4)
+    assert decoded.shown_ms == (1800.0, 30.0)
 
 
 @pytest.mark.parametrize(("fmt", "options"), [("WEBP", {"lossless": True}), ("PNG", {})])
-def test_animated_webp_and_png_are_sampled(fmt: str, options: dict[str, object]) -> None:
+def test_animated_webp_and_png_are_read_by_look(fmt: str, options: dict[str, object]) -> None:
     frames = [frame.convert("RGB") for frame in animation(30, marked=range(25, 30))]
     decoded = decode_image(save_all(frames, fmt, duration=40, **options), DEFAULTS)
     assert decoded.frame_count == 30
-    assert decoded.frame_indices == (0, 5, 10, 15, 20, 25, 29)
+    assert decoded.frame_indices == (0, 25)
     assert shows_claim(decoded.frames[-1]) and not shows_claim(decoded.frames[0])
 
 
-def test_identical_sampled_frames_are_read_once() -> None:
+def test_identical_frames_are_read_once() -> None:
     still = Image.new("RGB", (40, 30), RED)
     other = Image.new("RGB", (40, 30), BLUE)
     frames = [still if index % 2 == 0 else other for index in range(10)]
-    decoded = decode_image(save_all(frames, "WEBP", lossless=True), Settings(frame_interval=2))
+    decoded = decode_image(save_all(frames, "WEBP", lossless=True, duration=100), DEFAULTS)
     assert decoded.frame_count == 10
-    assert decoded.frame_indices == (0, 9)  # 2, 4, 6, 8 repeat frame 0
+    assert decoded.frame_indices == (0, 1)
+    assert decoded.shown_ms == (500.0, 500.0)
+
+
+def test_one_frame_of_an_animation_is_decoded_on_its_own() -> None:
+    data = save_all(animation(30, marked=range(25, 30)), "GIF", duration=40)
+    late = decode_image(data, DEFAULTS, frame=27)
+    assert late.frame_indices == (27,) and len(late.frames) == 1
+    assert shows_claim(late.frames[0])
+    assert not shows_claim(decode_image(data, DEFAULTS, frame=3).frames[0])
+    assert decode_image(data, DEFAULTS, frame=99).frame_indices == (29,)
+    assert decode_image(encode(halves(), "PNG"), DEFAULTS, frame=5).frame_indices == (0,)
 
 
 def test_an_animation_with_too_many_frames_is_refused() -> None:
@@ -615,10 +714,12 @@ def test_multi_page_tiff_is_read_from_its_first_page() -> None:
 
 
 def test_a_long_gif_is_decoded_in_bounded_memory(tmp_path: Path) -> None:
-    # 300 frames of 600 x 600 would be 324 MB kept as RGB; only the 12 sampled frames
-    # (13 MB) may stay. Measured in a fresh process so other tests cannot mask the peak.
+    # 300 frames of 600 x 600 would be 324 MB kept as RGB; only the 12 frames read
+    # (13 MB) may stay, though every frame is a new picture and the chosen ones are
+    # decoded in a second pass. Measured in a fresh process so other tests cannot mask
+    # the peak.
     path = tmp_path / "long.gif"
-    path.write_bytes(save_all(animation(300, size=(600, 600)), "GIF", duration=40))
+    path.write_bytes(save_all(sweep(300, size=(600, 600)), "GIF", duration=40))
     script = (
         "import json, resource, sys\n"
         "from models.images import decode_image\n"
