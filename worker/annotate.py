@@ -1,5 +1,10 @@
 """Evidence drawn on the ad: every match boxed and labelled, for reviewers who would
-rather look than read."""
+rather look than read.
+
+Each match is drawn on the frame it was read in (``Evidence.frame``): the evidence of an
+animation is never drawn over another frame's text. ``adreview annotate``, the API's
+annotated image and the review page all draw through ``annotate``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,11 @@ from worker.verdict import Evidence
 
 #: Box colours by how the match counts: red rejects, amber needs a person.
 COLOURS = {"reject": (220, 30, 30), "review": (235, 150, 0)}
+
+#: At most this many frames side by side when evidence lies on several frames.
+SHEET_COLUMNS = 4
+#: The caption band above each frame of a sheet, and its colours.
+CAPTION_COLOURS = ((40, 40, 40), (255, 255, 255))
 
 #: CJK fonts to label with, most preferred first (Debian: fonts-noto-cjk, fonts-wqy-zenhei).
 LABEL_FONTS = (
@@ -39,12 +49,56 @@ def annotate(
 ) -> Image.Image:
     """The image (EXIF orientation applied, RGB) with each match outlined and labelled.
 
-    Decoding goes through the same safe path as a review (size limits, typed errors);
-    an animation is drawn on its first frame.
+    Decoding goes through the same safe path as a review (size limits, typed errors).
+    Each match is drawn on the frame it was read in: a still image, or an animation whose
+    evidence all lies on one frame, comes back as that frame (the first when there is no
+    evidence, or it names no frame); evidence from several frames comes back as a sheet
+    of those frames in order, at most ``SHEET_COLUMNS`` to a row, each under a caption
+    naming its frame.
     """
     from models.images import decode_image
 
-    image = decode_image(data, settings or get_settings()).frames[0].copy()
+    settings = settings or get_settings()
+    by_frame: dict[int, list[Evidence]] = {}
+    for item in evidence:
+        by_frame.setdefault(item.frame or 0, []).append(item)
+    if len(by_frame) <= 1:
+        number = next(iter(by_frame), 0)
+        image = decode_image(data, settings, frame=number).frames[0].copy()
+        return _draw(image, evidence)
+    drawn = []
+    for number in sorted(by_frame):
+        decoded = decode_image(data, settings, frame=number)
+        image = _draw(decoded.frames[0].copy(), by_frame[number])
+        drawn.append((decoded.frame_indices[0], image))
+    return _sheet(drawn)
+
+
+def _sheet(frames: Sequence[tuple[int, Image.Image]]) -> Image.Image:
+    """Frames side by side, in rows of at most ``SHEET_COLUMNS``, each under its caption."""
+    width = max(image.width for _, image in frames)
+    height = max(image.height for _, image in frames)
+    font = _font(max(14, round(min(width, height) / 24)))
+    left, top, _, bottom = (round(v) for v in font.getbbox("frame 0"))
+    band = (bottom - top) + 2 * max(4, (bottom - top) // 3)
+    gap = max(4, width // 100)
+    columns = min(SHEET_COLUMNS, len(frames))
+    rows = -(-len(frames) // columns)
+    sheet = Image.new("RGB", (columns * width + (columns - 1) * gap,
+                              rows * (band + height) + (rows - 1) * gap), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for place, (number, image) in enumerate(frames):
+        x = (place % columns) * (width + gap)
+        y = (place // columns) * (band + height + gap)
+        draw.rectangle((x, y, x + width - 1, y + band - 1), fill=CAPTION_COLOURS[0])
+        draw.text((x + band // 3 - left, y + (band - (bottom - top)) // 2 - top),
+                  f"frame {number}", fill=CAPTION_COLOURS[1], font=font)
+        sheet.paste(image, (x, y + band))
+    return sheet
+
+
+def _draw(image: Image.Image, evidence: Sequence[Evidence]) -> Image.Image:
+    """``image`` with each match of ``evidence`` outlined and labelled (drawn in place)."""
     draw = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 250))
     font = _font(max(12, round(min(image.size) / 28)))
