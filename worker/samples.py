@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from models.base import Box, Point
 from models.tiling import plan_tiles
@@ -872,21 +872,187 @@ def detail_page(seed: int = 0) -> tuple[Image.Image, list[tuple[str, Rect]]]:
     return page.convert("RGB"), truth
 
 
+# --------------------------------------------------------------------------- photos
+
+#: A phone photo (portrait, 8 Mpx): longer than a tile on both sides, so it is read in a
+#: grid of tiles.
+PHOTO_SIZE = (2448, 3264)
+
+
+def _photo_seam() -> tuple[int, int]:
+    """The first and last row of a ``PHOTO_SIZE`` photo that the upper and the lower tiles
+    both hold (default settings)."""
+    tiles = plan_tiles(PHOTO_SIZE, Settings.model_construct())
+    rows = sorted({(top, bottom) for _, top, _, bottom in tiles})
+    return rows[1][0], rows[0][1]
+
+
+#: Where the tiles of a photo overlap, top to bottom (px).
+PHOTO_SEAM = _photo_seam()
+#: What the sideways page says, line by line, with the canonical phrases of its claims.
+#: Every line runs across the seam; the claim of the second is centred on it, and its
+#: phrase is longer than the overlap, so that no tile holds it whole.
+PAGE_LINES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("产品使用说明", ()),
+    ("本品精选优质原料 全网销量第一 值得信赖", ("销量第一",)),
+    ("每日两次 每次一袋 温水冲服", ()),
+    ("坚持服用七天 7天见效 效果看得见", ("7天见效",)),
+    ("请置于阴凉干燥处 密封保存", ()),
+)
+#: The claim phrase of ``PAGE_LINES`` centred on the seam.
+PAGE_SEAM_CLAIM = "销量第一"
+
+
+@dataclass(frozen=True)
+class DrawnLine:
+    """A line drawn on a sample image: its text, its box (four points, the first two
+    along the text, as ``TextLine`` boxes) and the canonical phrases of its claims."""
+
+    text: str
+    box: Box
+    claims: tuple[str, ...] = ()
+
+
+def page_photo(seed: int = 0, turn: int = 90) -> tuple[Image.Image, list[DrawnLine]]:
+    """A ``PHOTO_SIZE`` photo of a printed page lying sideways on a desk.
+
+    ``turn`` is how far the page is turned (counter-clockwise degrees, 90 or -90, plus a
+    seeded tilt of up to a degree): at 90 its lines read up the photo, at -90 down it.
+    Every line runs across ``PHOTO_SEAM``; ``PAGE_SEAM_CLAIM`` is centred on it. Returns
+    the photo and its lines in reading order, plus the seam claim on its own (last).
+    """
+    rng = _rng(f"photo:{seed}:{turn}")
+    page_w, page_h = 2900, 1400
+    paper = rng.choice(((250, 248, 240), (246, 246, 242), (252, 250, 244)))
+    page = Image.new("RGBA", (page_w, page_h), (*paper, 255))
+    angle = turn + rng.uniform(-1.0, 1.0)
+    (turned_w, turned_h), forward = rotation((page_w, page_h), angle)
+    left = (PHOTO_SIZE[0] - turned_w) // 2 + rng.randint(-40, 40)
+    top = (PHOTO_SIZE[1] - turned_h) // 2 + rng.randint(-40, 40)
+
+    def to_photo(point: Point) -> Point:
+        x, y = forward(point)
+        return x + left, y + top
+
+    # Photo y is affine in the page's x: solve where a claim must sit to be on the seam.
+    origin_y, unit_y = to_photo((0.0, 0.0))[1], to_photo((1.0, 0.0))[1]
+    down_y = to_photo((0.0, 1.0))[1] - origin_y
+    seam_y = (PHOTO_SEAM[0] + PHOTO_SEAM[1]) / 2
+    ink = rng.choice(((20, 20, 20), (33, 33, 60), (60, 30, 20)))
+    draw = ImageDraw.Draw(page)
+    drawn: list[DrawnLine] = []
+    seam_claims: list[DrawnLine] = []
+    y = 160
+    for number, (text, claims) in enumerate(PAGE_LINES):
+        size = 96 if number == 0 else 80
+        font = load_font(pick_family("sans-bold" if number == 0 else "sans", text), size)
+        x0, y0, x1, y1 = ink_bbox(font, text)
+        x = (page_w - (x1 - x0)) // 2 - x0
+        if PAGE_SEAM_CLAIM in text:
+            prefix = text[: text.index(PAGE_SEAM_CLAIM)]
+            centre = font.getlength(prefix) + font.getlength(PAGE_SEAM_CLAIM) / 2
+            row = y + size / 2
+            x = round((seam_y - origin_y - down_y * row) / (unit_y - origin_y) - centre)
+        draw.text((x, y), text, font=font, fill=ink)
+        box = _rect_box(x + x0, y + y0, x + x1, y + y1)
+        drawn.append(DrawnLine(text, _map(box, to_photo), claims))
+        if PAGE_SEAM_CLAIM in text:
+            start = x + font.getlength(text[: text.index(PAGE_SEAM_CLAIM)])
+            end = start + font.getlength(PAGE_SEAM_CLAIM)
+            claim_box = _rect_box(start, y + y0, end, y + y1)
+            seam_claims.append(DrawnLine(PAGE_SEAM_CLAIM, _map(claim_box, to_photo), claims))
+        y += size + 140
+    desk = _gradient(PHOTO_SIZE, rng.choice(((120, 90, 60), (90, 90, 95))),
+                     rng.choice(((70, 50, 35), (55, 55, 60))), diagonal=True).convert("RGBA")
+    shadow = Image.new("RGBA", page.size, (0, 0, 0, 90)).rotate(
+        angle, resample=Image.Resampling.BICUBIC, expand=True)
+    desk.alpha_composite(shadow, (left + 18, top + 24))
+    desk.alpha_composite(page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True),
+                         (left, top))
+    pixels = np.asarray(desk.convert("RGB"), dtype=np.float64)
+    noise = np.random.default_rng(rng.randrange(1 << 30)).normal(0.0, 4.0, pixels.shape)
+    photo = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+    return photo.filter(ImageFilter.GaussianBlur(0.8)), [*drawn, *seam_claims]
+
+
+#: The columns of the vertical poster, right to left, with their claims' phrases: a claim
+#: runs from the foot of the second column into the head of the third.
+POSTER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("百年老字号古法炮制", ()),
+    ("精选道地药材全网销量", ("销量第一",)),
+    ("第一口碑代代相传", ("销量第一",)),
+    ("祖传秘方根治顽疾", ("根治顽疾",)),
+    ("温和调理安心之选", ()),
+)
+#: The poster's horizontal title (above the columns) and foot line (below them).
+POSTER_TITLE = "养生堂"
+POSTER_FOOT = "理性消费 按需选购"
+
+
+def vertical_poster(seed: int = 0) -> tuple[Image.Image, list[DrawnLine]]:
+    """A poster in the traditional vertical layout (traditional medicine copy,
+    calligraphy): a horizontal title, upright characters in columns read top to bottom
+    and right to left, a horizontal foot line. Returns the image and its lines in
+    reading order (column boxes run top to bottom)."""
+    rng = _rng(f"poster:{seed}")
+    family = rng.choice(("kaiti", "serif-bold", "wenkai-bold"))
+    size = rng.choice((52, 56, 60))
+    cell = round(size * 1.12)
+    gap = round(size * rng.uniform(0.55, 0.8))
+    columns = len(POSTER_COLUMNS)
+    longest = max(len(text) for text, _ in POSTER_COLUMNS)
+    width = 2 * 110 + columns * size + (columns - 1) * gap
+    height = 260 + longest * cell + 200
+    paper = rng.choice(((250, 240, 220), (245, 235, 210), (255, 248, 230)))
+    ink = rng.choice(((40, 20, 10), (120, 20, 20), (20, 20, 20)))
+    image = Image.new("RGB", (width, height), paper)
+    draw = ImageDraw.Draw(image)
+    drawn: list[DrawnLine] = []
+
+    def horizontal(text: str, y_centre: int, px: int) -> None:
+        font = load_font(pick_family(family, text), px)
+        x0, y0, x1, y1 = ink_bbox(font, text)
+        x = (width - (x1 - x0)) // 2 - x0
+        y = y_centre - (y1 - y0) // 2 - y0
+        draw.text((x, y), text, font=font, fill=ink)
+        drawn.append(DrawnLine(text, _rect_box(x + x0, y + y0, x + x1, y + y1)))
+
+    horizontal(POSTER_TITLE, 120, 96)
+    top = 260
+    for index, (text, claims) in enumerate(POSTER_COLUMNS):
+        x = width - 110 - size - index * (size + gap)
+        font = load_font(pick_family(family, text), size)
+        for row, char in enumerate(text):
+            left, _, right, _ = ink_bbox(font, char)
+            draw.text((x + (size - (right - left)) / 2 - left, top + row * cell), char,
+                      font=font, fill=ink)
+        x0, y0, x1, y1 = x, top, x + size, top + len(text) * cell
+        # Along the text (top to bottom) first, as a reader's box of a vertical line.
+        drawn.append(DrawnLine(text, ((x1, y0), (x1, y1), (x0, y1), (x0, y0)), claims))
+    horizontal(POSTER_FOOT, top + longest * cell + 100, 40)
+    return image, drawn
+
+
 #: The claim the animated GIF shows in its later frames, and its canonical phrase.
 GIF_CLAIM = ("全网销量第一 爆款直降", "销量第一")
 
 
-def gif_frames(seed: int = 0, frames: int = 20, claim_frame: int = 12) -> list[Rendered]:
-    """The frames of ``animated_gif``: the claim shows from ``claim_frame`` on."""
+def gif_frames(
+    seed: int = 0, frames: int = 20, claim_frame: int = 12, shown: int | None = None
+) -> list[Rendered]:
+    """The frames of ``animated_gif``: the claim shows from ``claim_frame`` on, in
+    ``shown`` frames (None: in every later frame)."""
     rng = _rng(f"gif:{seed}")
     product = rng.choice(PRODUCTS)
     base = rng.choice(BACKGROUNDS)
     ink = pick_ink(rng, [base], 7.0)
     accent = rng.choice(((255, 214, 0), (255, 255, 255), (20, 20, 20)))
+    if contrast(accent, base) < 1.5:  # a highlight the background hides moves nothing
+        accent = (20, 20, 20) if _luminance(base) > 0.18 else (255, 255, 255)
     result = []
     for k in range(frames):
         rows = [[Block(f"{product}限时特惠", Style("sans-bold", 48, ink))]]
-        if k >= claim_frame:
+        if claim_frame <= k and (shown is None or k < claim_frame + shown):
             rows.append([Block(GIF_CLAIM[0], Style("sans-bold", 40, ink), (GIF_CLAIM[1],))])
         else:
             rows.append([Block("满199减30 全场包邮", Style("sans", 34, ink))])
@@ -897,16 +1063,25 @@ def gif_frames(seed: int = 0, frames: int = 20, claim_frame: int = 12) -> list[R
         frame = rendered.image
         draw = ImageDraw.Draw(frame)
         x = 20 + (440 * k) // max(1, frames - 1)
-        draw.ellipse((x - 10, 440, x + 10, 460), fill=accent)
+        draw.ellipse((x - 5, 445, x + 5, 455), fill=accent)
         result.append(Rendered(frame, rendered.lines, rendered.boxes, rendered.claims))
     return result
 
 
-def animated_gif(seed: int = 0, frames: int = 20, claim_frame: int = 12) -> bytes:
-    """An animated GIF whose claim (``GIF_CLAIM``) appears only from frame ``claim_frame``."""
-    images = [r.image for r in gif_frames(seed, frames, claim_frame)]
+def animated_gif(
+    seed: int = 0,
+    frames: int = 20,
+    claim_frame: int = 12,
+    shown: int | None = None,
+    duration: int | Sequence[int] = 100,
+) -> bytes:
+    """An animated GIF whose claim (``GIF_CLAIM``) appears only from frame ``claim_frame``
+    (in ``shown`` frames; None: to the end). ``duration`` is every frame's display time in
+    ms, or one per frame."""
+    images = [r.image for r in gif_frames(seed, frames, claim_frame, shown)]
     out = io.BytesIO()
-    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=100,
+    times = duration if isinstance(duration, int) else list(duration)
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=times,
                    loop=0, optimize=False, disposal=1)
     return out.getvalue()
 

@@ -23,6 +23,13 @@ from worker.samples import (
     FONT_FILES,
     GIF_CLAIM,
     GROUPS,
+    PAGE_LINES,
+    PAGE_SEAM_CLAIM,
+    PHOTO_SEAM,
+    PHOTO_SIZE,
+    POSTER_COLUMNS,
+    POSTER_FOOT,
+    POSTER_TITLE,
     SEAM_LINES,
     SampleAd,
     animated_gif,
@@ -36,9 +43,11 @@ from worker.samples import (
     detail_page,
     faint_ink,
     gif_frames,
+    page_photo,
     pick_family,
     render_ad,
     rotation,
+    vertical_poster,
 )
 from worker.settings import SHIPPED_RULES_DIR
 
@@ -261,6 +270,53 @@ def test_animated_gif_shows_its_claim_only_from_the_claim_frame() -> None:
     after = gif.convert("RGB")
     box = tuple(round(v) for v in box_bounds(frames[12].boxes[1]))
     assert before.crop(box).tobytes() != after.crop(box).tobytes()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_gif_can_show_its_claim_in_one_frame_and_every_frame_is_kept(seed: int) -> None:
+    data = animated_gif(seed=seed, frames=60, claim_frame=30, shown=1,
+                        duration=[50 if k % 2 else 100 for k in range(60)])
+    gif = Image.open(io.BytesIO(data))
+    assert gif.n_frames == 60  # the moving highlight keeps Pillow from merging frames
+    gif.seek(1)
+    assert gif.info["duration"] == 50
+    frames = gif_frames(seed=seed, frames=60, claim_frame=30, shown=1)
+    assert [GIF_CLAIM[0] in f.lines for f in frames] == [k == 30 for k in range(60)]
+
+
+@pytest.mark.parametrize("turn", [90, -90])
+def test_page_photo_geometry(turn: int) -> None:
+    photo, drawn = page_photo(seed=1, turn=turn)
+    assert photo.size == PHOTO_SIZE
+    assert photo.tobytes() == page_photo(seed=1, turn=turn)[0].tobytes()
+    *lines, claim = drawn
+    assert [line.text for line in lines] == [text for text, _ in PAGE_LINES]
+    for line in drawn:
+        x0, y0, x1, y1 = box_bounds(line.box)
+        assert 0 <= x0 < x1 <= PHOTO_SIZE[0] and 0 <= y0 < y1 <= PHOTO_SIZE[1]
+        (ax, ay), (bx, by) = line.box[0], line.box[1]
+        assert abs(by - ay) > 5 * abs(bx - ax)  # printed lines run down the photo
+        assert (by < ay) == (turn == 90)  # turned left, they read upwards
+        assert y0 < PHOTO_SEAM[0] and y1 > PHOTO_SEAM[1]  # every line crosses the seam
+    assert claim.text == PAGE_SEAM_CLAIM and PAGE_SEAM_CLAIM in lines[1].text
+    top, bottom = box_bounds(claim.box)[1], box_bounds(claim.box)[3]
+    assert abs((top + bottom) / 2 - sum(PHOTO_SEAM) / 2) < 3
+    assert bottom - top > PHOTO_SEAM[1] - PHOTO_SEAM[0]
+
+
+def test_vertical_poster_geometry() -> None:
+    poster, drawn = vertical_poster(seed=2)
+    title, *columns, foot = drawn
+    assert title.text == POSTER_TITLE and foot.text == POSTER_FOOT
+    assert [c.text for c in columns] == [text for text, _ in POSTER_COLUMNS]
+    lefts = [box_bounds(c.box)[0] for c in columns]
+    assert lefts == sorted(lefts, reverse=True)  # right to left
+    for column in columns:
+        (ax, ay), (bx, by) = column.box[0], column.box[1]
+        assert ax == bx and by > ay  # read top to bottom
+        assert box_bounds(title.box)[3] < box_bounds(column.box)[1]
+        assert box_bounds(column.box)[3] < box_bounds(foot.box)[1]
+        assert box_bounds(column.box)[2] <= poster.width
 
 
 def test_demo_ads_are_a_mix_of_formats_written_the_same_every_time(tmp_path: Path) -> None:
