@@ -270,6 +270,9 @@ class Normalizer:
 
     def fold(self, text: str) -> str:
         """The normalised text alone (rule phrases use this): the same fold as ``normalize``."""
+        folded = text.translate(_TABLE)
+        if _CONTEXT_CHARS.isdisjoint(folded):
+            return folded  # nothing a context fold looks at: the per-character fold is all
         return self.normalize(text).text
 
     def normalize(self, text: str) -> NormalizedText:
@@ -303,6 +306,8 @@ class Normalizer:
 
 
 _MARK, _JOIN, _HANC, _LOWER, _DIGIT, _LI = 1, 2, 4, 8, 16, 32
+#: Characters (after the per-character fold) that can start a context fold.
+_CONTEXT_CHARS = frozenset(_SENTENCE + _JOINERS + "abcdefghijklmnopqrstuvwxyz")
 
 
 @lru_cache(maxsize=1)
