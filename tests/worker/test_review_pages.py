@@ -179,7 +179,7 @@ def test_a_reviewer_confirms_and_overrides_in_chromium(server: Server, tmp_path:
             assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
             # Newest first, two per page: best, cure; then first; the pass is not queued.
-            items = page.locator("article.item")
+            items = page.locator(".row")
             expect(items).to_have_count(2)
             assert items.evaluate_all("els => els.map(e => e.dataset.submission)") == [
                 server.ads["best"].submission, cure.submission]
@@ -188,31 +188,30 @@ def test_a_reviewer_confirms_and_overrides_in_chromium(server: Server, tmp_path:
             assert items.first.get_attribute("data-submission") == first.submission
             assert page.locator("a.next").count() == 0
 
-            # Open the first ad: evidence and the annotated image, loaded for real.
+            # Open the first ad: evidence and the image, loaded for real.
             page.click(f"#item-{first.submission} a.open")
             page.wait_for_url(f"**/review/items/{first.submission}")
-            evidence = page.locator("table.evidence tbody tr").first
-            expect(evidence.locator("td.text")).to_have_text("全网第一")
-            expect(evidence.locator("td.rule")).not_to_be_empty()
-            image = page.locator("article.item img")
-            image.scroll_into_view_if_needed()
+            evidence = page.locator(".hit").first
+            expect(evidence.locator("mark")).to_have_text("全网第一")
+            expect(evidence.locator(".rule")).not_to_be_empty()
+            image = page.locator(".picture img")
             page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                                    arg=image.element_handle())
             assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [480, 360]
-            page.click("button.confirm[value=confirm]")
-            page.wait_for_url(f"**/review/items/{first.submission}?saved=*")
+            page.click("button.confirm")
+            # It leaves the queue; it was the oldest: the newest unreviewed one opens.
+            page.wait_for_url(f"**/review/items/{server.ads['best'].submission}?saved=*")
             expect(page.locator(".flash")).to_contain_text(first.submission)
-            expect(page.locator("li.review")).to_contain_text("confirm")
 
-            # Override the cure ad from the queue, with a note.
+            # Override the cure ad, with a note, by the mouse.
             page.goto(f"{server.url}/review")
-            card = page.locator(f"#item-{cure.submission}")
-            card.locator("select[name=decision]").select_option("pass")
-            card.locator("textarea[name=note]").fill("药品广告，已有批文")
-            card.locator("button.override").click()
-            page.wait_for_url(f"{server.url}/review?saved=*")
-            expect(page.locator(f"#item-{cure.submission} li.review")).to_contain_text(
-                "药品广告，已有批文")
+            page.click(f"#item-{cure.submission} a.open")
+            page.wait_for_url(f"**/review/items/{cure.submission}")
+            page.locator("textarea[name=note]").fill("药品广告，已有批文")
+            page.locator("button.pass").click()
+            page.wait_for_url(f"**/review/items/{server.ads['best'].submission}?saved=*")
+            page.goto(f"{server.url}/review?view=done")
+            expect(page.locator(f"#item-{cure.submission} .effective")).to_contain_text("pass")
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(shot))
         finally:

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from worker.api.deps import ROUTE_ROLES
 from worker.api.errors import error_response, problem_for
 from worker.api.images import stored_image
+from worker.api.review_pages import review_router
 from worker.api.routes import operations, reviews, rules, submissions, verdicts
 from worker.api.routes.submissions import validation_message
 from worker.api.schemas import ErrorBody
@@ -183,8 +184,6 @@ def create_app(settings: Settings | None = None, *,
 
     for module in (submissions, verdicts, reviews, rules, operations):
         app.include_router(module.router)
-
-    from worker.api.review_pages import review_router
 
     app.include_router(review_router(state))
     return app

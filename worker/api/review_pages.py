@@ -1,17 +1,28 @@
-"""The reviewer's pages under ``/review``: server-rendered HTML, no front-end build.
+"""The reviewer console under ``/review``: server-rendered HTML, no front-end build, no
+CDN: its stylesheet and script are served by the app (``/review/static/``).
 
 - ``GET /review/login``, ``POST /review/login``: the API key is given once; a reviewer or
   admin key then opens a server-side session (``worker.db.sessions``): the cookie holds
   a random session id, never the key, is HttpOnly, SameSite=Strict, scoped to
   ``/review``, lasts ``settings.review_session_minutes`` and is ``Secure`` when the
   request came over HTTPS (``X-Forwarded-Proto`` counts from ``settings.trusted_proxies``).
-- ``GET /review``: the queue of current ``review`` and ``reject`` verdicts, newest first,
-  in keyset pages (``?cursor=``), each with its annotated image, evidence and a form.
-- ``GET /review/items/{id}``: one item; ``GET /review/items/{id}/annotated.png`` its image.
-- ``POST /review/items/{id}/decision``: confirm or override, stored through
-  ``Store.add_review`` (the machine verdict is never changed), then back to the page.
+- ``GET /review``: a list of current verdicts, newest first, in keyset pages
+  (``?cursor=``), with counts by decision and category. ``?view=`` picks the list
+  (``worker.api.console.VIEWS``): ``queue`` (the default: ``review``/``reject`` verdicts
+  no reviewer has decided about), ``done``, ``errors``, ``all``; ``decision``,
+  ``category``, ``rule``, ``industry``, ``ad_id`` and ``since`` narrow it.
+- ``GET /review/items/{id}``: one item, large, with numbered evidence boxes, the matched
+  text in its OCR line, the rule's description and legal reference, and the decision
+  buttons; previous and next follow the list the reviewer came from.
+  ``GET /review/items/{id}/frame.png?frame=N`` its image (frame ``N`` of an animation),
+  ``GET /review/items/{id}/annotated.png`` the image with the evidence drawn.
+- ``POST /review/items/{id}/decision``: confirm or override (``worker.api.decisions``:
+  the machine verdict is never changed), then the next item of the list opens.
 - ``POST /review/logout``: the session ends on the server (the cookie no longer works,
   wherever a copy of it is).
+
+Keys (``static/console.js``): ``j``/``k`` next/previous, ``a`` confirm, ``p`` pass,
+``r`` reject, ``n`` the note, ``?`` the list of keys.
 
 Every form carries a CSRF token checked against a cookie of the same value (double
 submit), before anything else is looked at; the cookies are SameSite=Strict as well.
@@ -26,21 +37,38 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from rules.schema import Decision
+from worker.api.console import (
+    BadFilter,
+    ConsoleFilter,
+    console_filter,
+    first_in,
+    frame_png,
+    image_size,
+    item_view,
+    neighbours,
+)
 from worker.api.decisions import record_decision
 from worker.api.errors import public_message
 from worker.api.inputs import text_problem
-from worker.api.queries import BadCursor, VerdictFilter, decode_cursor, encode_cursor, list_verdicts
+from worker.api.queries import (
+    BadCursor,
+    decode_cursor,
+    encode_cursor,
+    list_verdicts,
+    verdict_stats,
+)
 from worker.api.state import ApiProblem, ApiState
-from worker.db import InvalidRecord, NotFound, StoredReview, StoredVerdict
+from worker.db import InvalidRecord, NotFound
 from worker.db.keys import StoredKey
 from worker.db.models import ApiRole, ReviewAction
+from worker.errors import AdreviewError
 
 #: Cookie holding the reviewer's session id (HttpOnly, SameSite=Strict, path ``/review``).
 #: The name is older than the sessions; the value has never been a key since.
@@ -54,12 +82,14 @@ PAGE_ROLES = frozenset({ApiRole.REVIEWER, ApiRole.ADMIN})
 #: Items per queue page by default, and at most.
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-#: The decisions that put an item in the queue.
-QUEUE_DECISIONS = (Decision.REVIEW, Decision.REJECT)
+#: The console's stylesheet and script, served under ``/review/static/``.
+STATIC = Path(__file__).parent / "static"
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 #: Headers of every page: no framing, no caching, only this origin's resources.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; script-src 'self'; "
+                               "style-src 'self' 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -117,41 +147,76 @@ def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
 
 
+def _with(path: str, query: str, **extra: str) -> str:
+    """``path`` with the filter ``query`` and ``extra`` parameters."""
+    parts = [q for q in (query, urlencode(extra)) if q]
+    return path + ("?" + "&".join(parts) if parts else "")
+
+
+def _item_link(submission_id: str, filters: ConsoleFilter) -> str:
+    return _with(f"/review/items/{quote(submission_id, safe='')}", filters.query)
+
+
+def _submission_image(state: ApiState, submission_id: str) -> bytes:
+    from worker.api.images import stored_image
+
+    sub = state.store().get_submission(submission_id)
+    if sub is None:
+        raise ApiProblem(404, "not_found", f"no submission {submission_id!r}")
+    return stored_image(sub, state.settings)
+
+
 def _annotated_png(state: ApiState, submission_id: str) -> bytes:
     """The submission's image with the current verdict's matches drawn (PNG bytes)."""
     from worker.annotate import annotate
-    from worker.api.images import stored_image
 
-    store = state.store()
-    sub = store.get_submission(submission_id)
-    if sub is None:
-        raise ApiProblem(404, "not_found", f"no submission {submission_id!r}")
-    current = store.current_verdict(submission_id)
+    data = _submission_image(state, submission_id)
+    current = state.store().current_verdict(submission_id)
     if current is None:
         raise ApiProblem(409, "no_verdict", f"submission {submission_id} has no verdict yet")
-    data = stored_image(sub, state.settings)
     out = io.BytesIO()
     annotate(data, current.verdict.matches, state.settings).save(out, format="PNG")
     return out.getvalue()
 
 
-def _item_view(verdict: StoredVerdict, reviews: list[StoredReview]) -> dict[str, Any]:
-    """What the templates show of one queue item."""
-    return {
-        "id": verdict.submission,
-        "ad_id": verdict.ad_id,
-        "source": verdict.source,
-        "decision": verdict.decision.value,
-        "judged": verdict.judged.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "ruleset": verdict.verdict.ruleset,
-        "engine": verdict.verdict.engine,
-        "matches": [m.to_dict() for m in verdict.verdict.matches],
-        "reviews": [{**r.to_dict(), "created": r.created.strftime("%Y-%m-%d %H:%M:%S")}
-                    for r in reviews],
-        "others": [d.value for d in Decision
-                   if d is not Decision.ERROR and d is not verdict.decision],
-        "quoted_id": quote(verdict.submission, safe=""),
-    }
+def _ruleset(state: ApiState) -> Any:
+    try:
+        return state.ruleset()
+    except AdreviewError:
+        return None
+
+
+def _read_item(state: ApiState, submission_id: str,
+               filters: ConsoleFilter) -> dict[str, Any] | None:
+    """The item view with its neighbours in the reviewer's list."""
+    store = state.store()
+    current = store.current_verdict(submission_id)
+    if current is None:
+        return None
+    try:
+        size = image_size(_submission_image(state, submission_id))
+    except (ApiProblem, AdreviewError):
+        size = None
+    view = item_view(current, store.reviews(submission_id), _ruleset(state), size)
+    view["image_ok"] = size is not None
+    before, after = neighbours(store, filters.where, current.id)
+    view["prev_link"] = None if before is None else _item_link(before, filters)
+    view["next_link"] = None if after is None else _item_link(after, filters)
+    return view
+
+
+def _read_list(state: ApiState, filters: ConsoleFilter, limit: int,
+               before: int | None) -> dict[str, Any]:
+    store = state.store()
+    ruleset = _ruleset(state)
+    found, next_id = list_verdicts(store, filters.where, limit, before)
+    items = [item_view(v, [], ruleset, None) for v in found]
+    counts = verdict_stats(store, filters.where)
+    industries = [] if ruleset is None else [
+        {"id": i.id, "name": i.name} for i in ruleset.industries.values()]
+    return {"items": items, "next_id": next_id, "counts": counts, "industries": industries,
+            "categories": [] if ruleset is None else [
+                {"id": c.id, "name": c.name} for c in ruleset.categories.values()]}
 
 
 def review_router(state: ApiState) -> APIRouter:
@@ -226,6 +291,16 @@ def review_router(state: ApiState) -> APIRouter:
                                samesite="strict", secure=_secure(request))
         return response
 
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        path = STATIC / name
+        kind = STATIC_TYPES.get(path.suffix)
+        if kind is None or "/" in name or name.startswith(".") or not path.is_file():
+            return Response(status_code=404)
+        return Response(path.read_bytes(), media_type=kind,
+                        headers={"Cache-Control": "public, max-age=300",
+                                 "X-Content-Type-Options": "nosniff"})
+
     @router.get("")
     async def queue(
         request: Request,
@@ -237,25 +312,21 @@ def review_router(state: ApiState) -> APIRouter:
         except _LoginNeeded:
             return to_login(request)
         try:
+            filters = console_filter(request.query_params)
             before = None if cursor is None else decode_cursor(cursor)
-        except BadCursor as exc:
-            return _page(request, "message.html", 422, key=key, title="Bad page link",
+        except (BadCursor, BadFilter) as exc:
+            return _page(request, "message.html", 422, key=key, title="Bad link",
                          message=str(exc))
-
-        def read() -> tuple[list[dict[str, Any]], int | None]:
-            store = state.store()
-            items, next_id = list_verdicts(store, VerdictFilter(decisions=QUEUE_DECISIONS),
-                                           limit, before)
-            return [_item_view(v, store.reviews(v.submission)) for v in items], next_id
-
-        items, next_id = await state.run_db(read)
+        found = await state.run_db(_read_list, state, filters, limit, before)
         next_link = None
-        if next_id is not None:
-            next_link = f"/review?limit={limit}&cursor={encode_cursor(next_id)}"
-        kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "saved"])
-        here = "/review" + (f"?{kept}" if kept else "")
-        return _page(request, "queue.html", key=key, items=items, next_link=next_link,
-                     first_page=cursor is None, here=here, saved=request.query_params.get("saved"))
+        if found["next_id"] is not None:
+            next_link = _with("/review", filters.query, limit=str(limit),
+                              cursor=encode_cursor(found["next_id"]))
+        for item in found["items"]:
+            item["link"] = _item_link(item["id"], filters)
+        return _page(request, "queue.html", key=key, filters=filters, view=filters.view,
+                     first_page=cursor is None, next_link=next_link,
+                     saved=request.query_params.get("saved"), **found)
 
     @router.get("/items/{submission_id}")
     async def item(request: Request, submission_id: str) -> Response:
@@ -263,13 +334,17 @@ def review_router(state: ApiState) -> APIRouter:
             key = await reviewer(request)
         except _LoginNeeded:
             return to_login(request)
-        view = await state.run_db(_read_item, state, submission_id)
+        try:
+            filters = console_filter(request.query_params)
+        except BadFilter as exc:
+            return _page(request, "message.html", 422, key=key, title="Bad link",
+                         message=str(exc))
+        view = await state.run_db(_read_item, state, submission_id, filters)
         if view is None:
             return _page(request, "message.html", 404, key=key, title="Not found",
                          message=f"No verdict for submission {submission_id!r}.")
-        return _page(request, "item.html", key=key, item=view, error=None,
-                     here=f"/review/items/{view['quoted_id']}",
-                     saved=request.query_params.get("saved"))
+        return _page(request, "item.html", key=key, item=view, error=None, filters=filters,
+                     view=filters.view, saved=request.query_params.get("saved"))
 
     @router.get("/items/{submission_id}/annotated.png")
     async def annotated(request: Request, submission_id: str) -> Response:
@@ -281,15 +356,32 @@ def review_router(state: ApiState) -> APIRouter:
         return Response(data, media_type="image/png",
                         headers={**PAGE_HEADERS, "Cache-Control": "private, max-age=60"})
 
+    @router.get("/items/{submission_id}/frame.png")
+    async def frame(request: Request, submission_id: str,
+                    frame: Annotated[int, Query(ge=0, le=10_000)] = 0) -> Response:
+        try:
+            await reviewer(request)
+        except _LoginNeeded:
+            return Response(status_code=401, headers=PAGE_HEADERS)
+        data = await state.run_db(_submission_image, state, submission_id)
+        try:
+            png = await state.run_cpu(frame_png, data, frame)
+        except ValueError as exc:
+            raise ApiProblem(404, "not_found", str(exc)) from None
+        return Response(png, media_type="image/png",
+                        headers={**PAGE_HEADERS, "Cache-Control": "private, max-age=300"})
+
     @router.post("/items/{submission_id}/decision")
     async def decide(
         request: Request,
         submission_id: str,
-        action: Annotated[ReviewAction, Form()],
         csrf: Annotated[str, Form(max_length=200)],
+        action: Annotated[ReviewAction | None, Form()] = None,
         decision: Annotated[Decision | None, Form()] = None,
+        choice: Annotated[str | None, Form(max_length=16)] = None,
         note: Annotated[str | None, Form(max_length=10_000)] = None,
         next: Annotated[str | None, Form(max_length=2000)] = None,
+        filters_query: Annotated[str | None, Form(alias="filters", max_length=2000)] = None,
     ) -> Response:
         if not _csrf_ok(request, csrf):  # first: a forged form does nothing, whosever cookie
             try:
@@ -300,39 +392,57 @@ def review_router(state: ApiState) -> APIRouter:
             key = await reviewer(request)
         except _LoginNeeded:
             return to_login(request)
-        chosen = decision if action is ReviewAction.OVERRIDE else None
+        try:
+            filters = console_filter(dict(parse_qsl(filters_query or "")))
+        except BadFilter as exc:
+            return _page(request, "message.html", 422, key=key, title="Bad form",
+                         message=str(exc))
         text = (note or "").strip() or None
 
-        def add() -> str | None:
+        def add() -> tuple[str | None, str | None]:
             if text is not None and (why := text_problem(text)) is not None:
-                return f"The note {why}."
+                return f"The note {why}.", None
+            store = state.store()
+            current = store.current_verdict(submission_id)
+            if current is None:
+                return f"No verdict for submission {submission_id!r}.", None
+            act, chosen = action, decision if action is ReviewAction.OVERRIDE else None
+            if choice is not None:  # the console's buttons: confirm, pass, reject, review
+                if choice == "confirm" or choice == current.decision.value:
+                    act, chosen = ReviewAction.CONFIRM, None
+                else:
+                    try:
+                        act, chosen = ReviewAction.OVERRIDE, Decision(choice)
+                    except ValueError:
+                        return f"Unknown choice {choice!r}.", None
+            if act is None:
+                return "Choose confirm or override.", None
             try:
-                record_decision(state, submission_id, key.name, action, chosen, text)
+                record_decision(state, submission_id, key.name, act, chosen, text)
             except (InvalidRecord, NotFound) as exc:
-                return public_message(exc)
-            return None
+                return public_message(exc), None
+            return None, first_in(store, filters.where, below=current.id) or first_in(
+                store, filters.where)
 
-        problem = await state.run_db(add)
+        problem, upcoming = await state.run_db(add)
         if problem is not None:
-            view = await state.run_db(_read_item, state, submission_id)
+            view = await state.run_db(_read_item, state, submission_id, filters)
             if view is None:
                 return _page(request, "message.html", 404, key=key, title="Not found",
                              message=problem)
             return _page(request, "item.html", 422, key=key, item=view, error=problem,
-                         here=f"/review/items/{view['quoted_id']}", saved=None)
-        target = _safe_next(next)
-        joiner = "&" if "?" in target else "?"
-        return _redirect(f"{target}{joiner}saved={quote(submission_id, safe='')}")
+                         filters=filters, view=filters.view, saved=None)
+        saved = quote(submission_id, safe="")
+        if next:
+            target = _safe_next(next)
+            joiner = "&" if "?" in target else "?"
+            return _redirect(f"{target}{joiner}saved={saved}")
+        if upcoming is not None and upcoming != submission_id:
+            return _redirect(_with(f"/review/items/{quote(upcoming, safe='')}",
+                                   filters.query, saved=submission_id))
+        return _redirect(_with("/review", filters.query, saved=submission_id))
 
     return router
-
-
-def _read_item(state: ApiState, submission_id: str) -> dict[str, Any] | None:
-    store = state.store()
-    current = store.current_verdict(submission_id)
-    if current is None:
-        return None
-    return _item_view(current, store.reviews(submission_id))
 
 
 __all__ = ["CSRF_COOKIE", "KEY_COOKIE", "PAGE_ROLES", "SESSION_COOKIE", "review_router"]

@@ -1,0 +1,212 @@
+"""What the reviewer console shows: its views and filters, an item's neighbours in the
+queue, and the view model of one item (evidence numbered, matched text inside its OCR
+line, the rule's description and legal reference, frames of animations).
+
+Views: ``queue`` (current ``review``/``reject`` verdicts no reviewer has decided about),
+``done`` (those a reviewer has), ``errors`` (error verdicts), ``all``. The filters are the
+dashboard's (decision, category, rule, industry, ad id, since) and travel in the query
+string from the queue to each item and on, so that ``j``/``k`` and "next after a
+decision" follow the list the reviewer chose.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rules import RuleSet
+from rules.schema import Decision
+from worker.api.queries import VerdictFilter, conditions
+from worker.db import Store, StoredReview, StoredVerdict
+from worker.db.migrate import translate_errors
+from worker.db.models import Submission, VerdictRow
+from worker.times import parse_time_or_age
+
+#: The console's views and what each keeps.
+VIEWS: dict[str, VerdictFilter] = {
+    "queue": VerdictFilter(decisions=(Decision.REVIEW, Decision.REJECT), reviewed=False),
+    "done": VerdictFilter(reviewed=True),
+    "errors": VerdictFilter(decisions=(Decision.ERROR,)),
+    "all": VerdictFilter(),
+}
+#: Query parameters the console's filters read (and carry from page to page).
+FILTER_PARAMS = ("view", "decision", "category", "rule", "industry", "ad_id", "since")
+#: Characters of OCR line shown either side of a matched text.
+LINE_CONTEXT = 40
+
+
+class BadFilter(ValueError):
+    """A console filter value that cannot be used (an unknown decision, a bad time)."""
+
+
+@dataclass(frozen=True)
+class ConsoleFilter:
+    """The view and filters of a console page, and the query string that carries them."""
+
+    view: str
+    where: VerdictFilter
+    query: str
+    given: dict[str, str]
+
+
+def console_filter(params: Mapping[str, str]) -> ConsoleFilter:
+    """Read ``view`` and the filters from a page's query parameters; ``BadFilter`` for
+    values that cannot be used."""
+    given = {k: params[k].strip() for k in FILTER_PARAMS if params.get(k, "").strip()}
+    view = given.get("view", "queue")
+    if view not in VIEWS:
+        raise BadFilter(f"unknown view {view!r} (one of {', '.join(VIEWS)})")
+    where = VIEWS[view]
+    if "decision" in given:
+        try:
+            where = replace(where, decision=Decision(given["decision"]))
+        except ValueError:
+            raise BadFilter(f"unknown decision {given['decision']!r}") from None
+    since: datetime | None = None
+    if "since" in given:
+        try:
+            since = parse_time_or_age(given["since"])
+        except ValueError as exc:
+            raise BadFilter(f"since: {exc}") from None
+    where = replace(where, category=given.get("category"), rule=given.get("rule"),
+                    industry=given.get("industry"), ad_id=given.get("ad_id"), since=since)
+    kept = {k: v for k, v in given.items() if not (k == "view" and v == "queue")}
+    return ConsoleFilter(view, where, urlencode(kept), given)
+
+
+def neighbours(store: Store, where: VerdictFilter, verdict_id: int
+               ) -> tuple[str | None, str | None]:
+    """The submissions before and after the verdict ``verdict_id`` in the list ``where``
+    keeps (newest first): (previous, next)."""
+    base = (select(Submission.id).select_from(VerdictRow)
+            .join(Submission, Submission.id == VerdictRow.submission_id)
+            .where(*conditions(where, store.backend)))
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        before = session.scalar(base.where(VerdictRow.id > verdict_id)
+                                .order_by(VerdictRow.id.asc()).limit(1))
+        after = session.scalar(base.where(VerdictRow.id < verdict_id)
+                               .order_by(VerdictRow.id.desc()).limit(1))
+    return before, after
+
+
+def first_in(store: Store, where: VerdictFilter, *, below: int | None = None) -> str | None:
+    """The newest submission ``where`` keeps (with a verdict id below ``below``)."""
+    query = (select(Submission.id).select_from(VerdictRow)
+             .join(Submission, Submission.id == VerdictRow.submission_id)
+             .where(*conditions(where, store.backend)))
+    if below is not None:
+        query = query.where(VerdictRow.id < below)
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        return session.scalar(query.order_by(VerdictRow.id.desc()).limit(1))
+
+
+def in_line(text: str, line: str) -> tuple[str, str, str]:
+    """The OCR ``line`` cut around the matched ``text``: (before, text, after), each side
+    at most ``LINE_CONTEXT`` characters (the whole line as ``before`` when not found)."""
+    at = line.find(text) if text else -1
+    if at < 0:
+        return line, "", ""
+    before, after = line[:at], line[at + len(text):]
+    if len(before) > LINE_CONTEXT:
+        before = "…" + before[-LINE_CONTEXT:]
+    if len(after) > LINE_CONTEXT:
+        after = after[:LINE_CONTEXT] + "…"
+    return before, line[at:at + len(text)], after
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of an image file, read from its header (None when unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def frame_png(data: bytes, frame: int) -> bytes:
+    """Frame ``frame`` of an image (the image itself for a still one) as PNG bytes;
+    ``ValueError`` when it has no such frame."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as picture:
+        if frame >= getattr(picture, "n_frames", 1) or frame < 0:
+            raise ValueError(f"the image has no frame {frame}")
+        picture.seek(frame)
+        out = io.BytesIO()
+        picture.convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def item_view(verdict: StoredVerdict, reviews: list[StoredReview], ruleset: RuleSet | None,
+              size: tuple[int, int] | None) -> dict[str, Any]:
+    """What the templates show of one item."""
+    specs = {} if ruleset is None else {r.spec.id: r.spec for r in ruleset.rules}
+    names = {} if ruleset is None else {c.id: c.name for c in ruleset.categories.values()}
+    matches = []
+    frames: list[int] = []
+    width, height = size or (0, 0)
+    for number, match in enumerate(verdict.verdict.matches, start=1):
+        data = match.to_dict()
+        before, text, after = in_line(match.text, match.line)
+        spec = specs.get(match.rule)
+        xs = [x for x, _ in match.box]
+        ys = [y for _, y in match.box]
+        frame = data.get("frame")
+        if frame is not None and frame not in frames:
+            frames.append(int(frame))
+        box = None
+        if width and height and xs and ys:
+            box = {"left": 100 * min(xs) / width, "top": 100 * min(ys) / height,
+                   "width": 100 * (max(xs) - min(xs)) / width,
+                   "height": 100 * (max(ys) - min(ys)) / height}
+        matches.append({**data, "n": number, "before": before, "hit": text, "after": after,
+                        "description": "" if spec is None else spec.description,
+                        "reference": "" if spec is None else spec.reference,
+                        "category_name": names.get(match.category, match.category),
+                        "pct": box, "frame": frame})
+    error = verdict.verdict.error
+    return {
+        "id": verdict.submission,
+        "verdict_id": verdict.id,
+        "ad_id": verdict.ad_id,
+        "source": verdict.source,
+        "decision": verdict.decision.value,
+        "effective": verdict.effective_decision.value,
+        "reviewed": verdict.reviewed,
+        "industry": verdict.verdict.industry,
+        "judged": verdict.judged.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "ruleset": verdict.verdict.ruleset,
+        "engine": verdict.verdict.engine,
+        "matches": matches,
+        "frames": sorted(frames) or [None],
+        "size": size,
+        "error": None if error is None else {"code": error.code.value,
+                                             "message": error.message},
+        "reviews": [{**r.to_dict(), "created": r.created.strftime("%Y-%m-%d %H:%M:%S")}
+                    for r in reviews],
+        "quoted_id": quote(verdict.submission, safe=""),
+    }
+
+
+__all__ = [
+    "FILTER_PARAMS",
+    "VIEWS",
+    "BadFilter",
+    "ConsoleFilter",
+    "console_filter",
+    "first_in",
+    "frame_png",
+    "image_size",
+    "in_line",
+    "item_view",
+    "neighbours",
+]
