@@ -244,6 +244,57 @@ def rules_schema() -> None:
     print(json.dumps(rule_file_schema(), ensure_ascii=False, indent=2))
 
 
+@rules_app.command("stats")
+def rules_stats(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    context: Annotated[
+        int, typer.Option("--context", help="Characters of surrounding text either side.")
+    ] = 2,
+    min_overrides: Annotated[
+        int, typer.Option("--min-overrides",
+                          help="Overridden hits in one context that suggest an exception.")
+    ] = 3,
+    rules: RulesDir = None,
+    db: DbOption = None,
+) -> None:
+    """Which rules misfire: per rule and phrase, hits, confirmed, overridden and precision
+    from reviewer decisions, the commonest text around overridden hits, and the YAML
+    exception that would silence a context with many overrides (printed, never applied)."""
+    from rules import load_ruleset
+    from worker.db import Store
+    from worker.rule_stats import rule_stats
+
+    settings = _settings(db=db, rules=rules)
+    ruleset = load_ruleset(settings.rules_dir)
+    with Store.open(settings.database_url) as store:
+        result = rule_stats(store, ruleset, since=parse_since(since), context=context,
+                            min_overrides=min_overrides)
+    data = result.to_dict()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    table = Table("rule", "phrase", "hits", "confirmed", "overridden", "precision",
+                  "overridden in context", title=f"{data['submissions']} ads, "
+                  f"{data['reviewed']} reviewed", title_justify="left")
+    for rule in data["rules"]:
+        rows = [(rule["rule"], "(all)", rule)] + [
+            ("", phrase, tally) for phrase, tally in rule["phrases"].items()]
+        for name, phrase, tally in rows:
+            precision = "-" if tally["precision"] is None else f"{tally['precision']:.0%}"
+            contexts = ", ".join(f"{c['context']} ×{c['count']}"
+                                 for c in tally["overridden_contexts"][:3]) or "-"
+            table.add_row(name, phrase, str(tally["hits"]), str(tally["confirmed"]),
+                          str(tally["overridden"]), precision, contexts)
+    stdout.print(table)
+    for rule in data["rules"]:
+        if rule["suggestion"]:
+            stdout.print(rule["suggestion"], markup=False, highlight=False)
+
+
 @rules_app.command("diff")
 def rules_diff(
     candidate: Annotated[Path, typer.Argument(help="Folder of the candidate rule set.")],

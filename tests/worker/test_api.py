@@ -148,6 +148,8 @@ def test_every_route_admits_exactly_its_roles_and_admin(
         ("GET", "/v1/stats"): ({}, 200),
         ("GET", "/v1/rules"): ({}, 200),
         ("POST", "/v1/rules/test"): ({"json": {"text": "全网第一"}}, 200),
+        ("GET", "/v1/rules/stats"): ({}, 200),
+        ("POST", "/v1/rules/diff"): ({"json": {"files": {}}}, 200),
     }
     assert set(calls) == set(ROUTE_ROLES), "every route of the role table is exercised"
     got: dict[tuple[str, str, str], int] = {}

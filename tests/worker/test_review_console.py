@@ -342,11 +342,17 @@ def test_a_reviewer_works_through_twenty_items_with_the_keyboard_only(
             page.wait_for_url(f"**/review/items/{console.error}*")
             expect(page.locator(".error-card")).to_contain_text("cannot identify image file")
             page.screenshot(path=str(shots / "error-1280.png"))
+            # The feedback loop: what reviewers overrode, per rule.
+            page.goto(f"{console.url}/review/rules")
+            expect(page.locator(".rule-row").first).to_be_visible()
+            page.screenshot(path=str(shots / "rules-1280.png"), full_page=True)
+            page.set_viewport_size(NARROW)
+            page.screenshot(path=str(shots / "rules-390.png"))
         finally:
             browser.close()
 
     for name in ("queue-1280", "item-1280", "item-long-1280", "item-animation-1280",
-                 "queue-390", "item-390"):
+                 "queue-390", "item-390", "rules-1280", "rules-390"):
         _check_png(shots / f"{name}.png", 390 if name.endswith("390") else 1280)
     assert len(overridden) >= 5 and len(confirmed) >= 10
     store = console.store

@@ -27,6 +27,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[ApiRole]] = {
     ("GET", "/v1/stats"): frozenset({ApiRole.REVIEWER}),
     ("GET", "/v1/rules"): frozenset({ApiRole.RULE_EDITOR, ApiRole.REVIEWER}),
     ("POST", "/v1/rules/test"): frozenset({ApiRole.RULE_EDITOR}),
+    ("GET", "/v1/rules/stats"): frozenset({ApiRole.RULE_EDITOR}),
+    ("POST", "/v1/rules/diff"): frozenset({ApiRole.RULE_EDITOR}),
 }
 
 #: Roles that see every submission; any other key sees only the ones it submitted.

@@ -18,6 +18,9 @@ CDN: its stylesheet and script are served by the app (``/review/static/``).
   ``GET /review/items/{id}/annotated.png`` the image with the evidence drawn.
 - ``POST /review/items/{id}/decision``: confirm or override (``worker.api.decisions``:
   the machine verdict is never changed), then the next item of the list opens.
+- ``GET /review/rules``: the feedback loop for rule editors (``worker.rule_stats``): per
+  rule and phrase, hits, confirmed, overridden, precision, the commonest text around
+  overridden hits and the suggested exception.
 - ``POST /review/logout``: the session ends on the server (the cookie no longer works,
   wherever a copy of it is).
 
@@ -69,6 +72,7 @@ from worker.db import InvalidRecord, NotFound
 from worker.db.keys import StoredKey
 from worker.db.models import ApiRole, ReviewAction
 from worker.errors import AdreviewError
+from worker.times import parse_time_or_age
 
 #: Cookie holding the reviewer's session id (HttpOnly, SameSite=Strict, path ``/review``).
 #: The name is older than the sessions; the value has never been a key since.
@@ -327,6 +331,25 @@ def review_router(state: ApiState) -> APIRouter:
         return _page(request, "queue.html", key=key, filters=filters, view=filters.view,
                      first_page=cursor is None, next_link=next_link,
                      saved=request.query_params.get("saved"), **found)
+
+    @router.get("/rules")
+    async def rules_page(request: Request, since: str | None = None) -> Response:
+        try:
+            key = await reviewer(request)
+        except _LoginNeeded:
+            return to_login(request)
+        from worker.rule_stats import rule_stats
+
+        try:
+            start = None if not since else parse_time_or_age(since.strip())
+        except ValueError as exc:
+            return _page(request, "message.html", 422, key=key, title="Bad link",
+                         message=f"since: {exc}")
+        ruleset = _ruleset(state)
+        data = await state.run_db(
+            lambda: rule_stats(state.store(), ruleset, since=start).to_dict())
+        return _page(request, "rules.html", key=key, view="rules", stats=data,
+                     since=since or "")
 
     @router.get("/items/{submission_id}")
     async def item(request: Request, submission_id: str) -> Response:

@@ -234,6 +234,34 @@ class RuleTestIn(BaseModel):
         description="An industry the rule set declares (unknown: 422 `unknown_industry`).")
 
 
+class RuleDiffIn(BaseModel):
+    """A candidate rule set for ``POST /v1/rules/diff``: rule files by path."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"files": {"absolute.yaml": "rules:\n  - id: absolute.first\n    category: absolute\n"
+                                    "    severity: reject\n    phrases: [全网第一]\n"
+                                    "    exceptions: [第一步]\n"}, "since": "30d"}]})
+
+    files: dict[str, str] = Field(
+        max_length=200,
+        description="Path (relative, ending in .yaml or .yml) -> the file's YAML text; "
+        "they replace or add files of the active rule folder.")
+    replace: bool = Field(default=False,
+                          description="The files are the whole candidate rule set.")
+    since: str | None = Field(default=None, max_length=64,
+                              description="Only verdicts judged at or after (ISO time or 7d).")
+    limit: int | None = Field(default=None, ge=1, le=1_000_000,
+                              description="Only the newest N current verdicts.")
+    examples: int = Field(default=5, ge=0, le=50, description="Example ads per group.")
+
+    @field_validator("files")
+    @classmethod
+    def _small(cls, value: dict[str, str]) -> dict[str, str]:
+        if sum(len(k) + len(v) for k, v in value.items()) > 2_000_000:
+            raise ValueError("the candidate's files are over 2,000,000 characters")
+        return value
+
+
 class RuleTestOut(BaseModel):
     """The same JSON as ``adreview rules test --json``."""
 

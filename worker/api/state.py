@@ -19,7 +19,8 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from rules import RuleSet, load_ruleset
+from rules import RuleSet
+from rules.reload import ReloadingRuleSet
 from worker.db import DatabaseBusy, Store
 from worker.db.keys import ApiKeys
 from worker.db.sessions import ReviewSessions
@@ -62,7 +63,7 @@ class ApiState:
         self.settings = settings
         self._lock = threading.Lock()
         self._store: Store | None = None
-        self._ruleset: RuleSet | None = None
+        self._ruleset: ReloadingRuleSet | None = None
         self._db: _Slots | None = None
         self._cpu: _Slots | None = None
 
@@ -90,11 +91,12 @@ class ApiState:
         return ReviewSessions(self.store())
 
     def ruleset(self) -> RuleSet:
-        """The active rule set (``settings.rules_dir``, loaded on first use)."""
+        """The active rule set (``settings.rules_dir``, loaded on first use and again
+        whenever its files change, as workers do: ``rules.reload.ReloadingRuleSet``)."""
         with self._lock:
             if self._ruleset is None:
-                self._ruleset = load_ruleset(self.settings.rules_dir)
-            return self._ruleset
+                self._ruleset = ReloadingRuleSet(self.settings.rules_dir)
+        return self._ruleset.current()
 
     async def run_db(self, fn: Callable[..., _T], *args: object) -> _T:
         """``fn(*args)`` in a thread once a database slot is free (``DatabaseBusy`` when
