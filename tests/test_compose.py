@@ -200,9 +200,13 @@ def test_secrets_come_from_files_and_other_settings_from_an_optional_env_file(
     found = services(compose)
     declared = compose["secrets"]
     assert declared == {
+        "adreview_api_keys": {"file": "./secrets/adreview_api_keys"},
         "adreview_webhook_secret": {"file": "./secrets/adreview_webhook_secret"},
         "adreview_vllm_api_key": {"file": "./secrets/adreview_vllm_api_key"},
     }
+    # the one-shot migrate service makes sure of the declared API keys
+    assert found["migrate"]["secrets"] == ["adreview_api_keys"]
+    assert found["migrate"]["entrypoint"][:2] == ["/bin/sh", "-c"]
     for name in APP_SERVICES:
         assert "adreview_webhook_secret" in found[name]["secrets"], name
         assert found[name]["env_file"] == [{"path": "adreview.env", "required": False}], name

@@ -148,6 +148,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed by CORS, a JSON list or comma-separated; empty = CORS off.",
     )
+    api_keys: str = Field(
+        default="",
+        description="API keys to make sure exist, one `ROLE NAME KEY` per line (keys made "
+        "with `adreview keys create` or `adr_` + 32 or more URL-safe characters); stored "
+        "hashed by `adreview migrate`, so deployments can provide keys as a secret.",
+        repr=False,
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks of reverse proxies whose X-Forwarded-Proto and "

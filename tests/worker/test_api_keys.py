@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -81,3 +82,46 @@ def test_serve_answers_on_127_0_0_1_by_default(tmp_path: Path) -> None:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def declared_key() -> str:
+    import secrets as token
+
+    return "adr_" + token.token_urlsafe(32)
+
+
+def test_migrate_makes_sure_of_the_keys_a_secrets_file_declares(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = database_url
+    admin, reviewer = declared_key(), declared_key()
+    declared = f"# the deployment's keys\nadmin ops {admin}\n\nreviewer carol {reviewer}\n"
+    monkeypatch.setenv("ADREVIEW_API_KEYS", declared)
+    runner = CliRunner()
+    for added in ("2 added", "0 added"):  # a second run stores nothing twice
+        result = runner.invoke(app, ["migrate", "--db", url])
+        assert result.exit_code == 0, result.output
+        assert f"API keys declared: 2 ({added})" in result.output
+        assert admin not in result.output
+    with Store.open(url) as store:
+        keys = ApiKeys(store)
+        found = keys.authenticate(reviewer)
+        assert found is not None and (found.role.value, found.name) == ("reviewer", "carol")
+        assert keys.authenticate(admin) is not None and len(keys.list()) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("admin ops", "expected ROLE NAME KEY"), ("boss ops adr_" + "x" * 40, "'boss' is not a role"),
+     ("admin ops hunter2", "is not an API key")],
+)
+def test_a_malformed_declared_key_stops_migrate_naming_the_line_and_never_the_key(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, line: str, message: str
+) -> None:
+    monkeypatch.setenv("ADREVIEW_API_KEYS", f"reviewer carol {declared_key()}\n{line}\n")
+    result = CliRunner().invoke(app, ["migrate", "--db", sqlite_url])
+    assert result.exit_code == 2
+    assert "line 2" in result.output and message in result.output
+    assert "hunter2" not in result.output
+    with Store.open(sqlite_url) as store:
+        assert ApiKeys(store).list() == []  # nothing stored when any line is bad

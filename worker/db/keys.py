@@ -96,6 +96,56 @@ class ApiKeys:
             record = StoredKey.from_row(row)
         return record, key
 
+    def ensure(self, role: ApiRole | str, name: str, key: str) -> tuple[StoredKey, bool]:
+        """Make sure the given ``key`` exists with ``role``: keys an operator declares (a
+        secrets file) rather than has made. Returns (its record, whether it was added);
+        a key already stored is left as it is, revoked or not. The key must look like one
+        this module makes (``adr_`` and at least 32 more characters)."""
+        try:
+            chosen = ApiRole(role)
+        except ValueError:
+            allowed = ", ".join(r.value for r in ApiRole)
+            raise InvalidRecord(f"{role!r} is not a role; expected one of {allowed}") from None
+        if not key.startswith(KEY_MARKER) or len(key) < len(KEY_MARKER) + 32 or any(
+            c.isspace() for c in key
+        ):
+            raise InvalidRecord(
+                f"key of {name!r} is not an API key: {KEY_MARKER} and at least 32 more "
+                "characters, without spaces (make one with `adreview keys create`)"
+            )
+        digest = hash_key(key)
+        with translate_errors(self.store.engine.url), self._session() as session, \
+                session.begin():
+            row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+            if row is not None:
+                return StoredKey.from_row(row), False
+            row = ApiKey(name=name, role=chosen.value, key_hash=digest,
+                         prefix=key[:PREFIX_LENGTH], created_at=utcnow())
+            session.add(row)
+            session.flush()
+            return StoredKey.from_row(row), True
+
+    def ensure_declared(self, declared: str) -> list[tuple[StoredKey, bool]]:
+        """``ensure`` every key of a declaration: one ``ROLE NAME KEY`` per line (the name
+        without spaces), blank lines and ``#`` comments skipped. Every line is checked
+        before any key is stored; a bad one raises ``InvalidRecord`` naming its line."""
+        wanted: list[tuple[str, str, str]] = []
+        for number, raw in enumerate(declared.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise InvalidRecord(
+                    f"line {number}: expected ROLE NAME KEY, got {len(parts)} words")
+            if parts[0] not in {r.value for r in ApiRole}:
+                allowed = ", ".join(r.value for r in ApiRole)
+                raise InvalidRecord(f"line {number}: {parts[0]!r} is not a role ({allowed})")
+            if not parts[2].startswith(KEY_MARKER) or len(parts[2]) < len(KEY_MARKER) + 32:
+                raise InvalidRecord(f"line {number}: the key of {parts[1]!r} is not an API key")
+            wanted.append((parts[0], parts[1], parts[2]))
+        return [self.ensure(role, name, key) for role, name, key in wanted]
+
     def list(self) -> list[StoredKey]:
         """Every key, oldest first (revoked ones included)."""
         with translate_errors(self.store.engine.url), self._session() as session:
