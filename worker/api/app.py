@@ -9,7 +9,8 @@ and ``admin`` keys may use them all), one module per resource under ``worker.api
 - reviewers: ``POST /v1/submissions/{id}/decisions``;
 - rule editors: ``GET /v1/rules``, ``POST /v1/rules/test``;
 - operations, no key: ``GET /health``, ``GET /ready``, ``GET /metrics``;
-- reviewers in a browser: the HTML pages under ``/review`` (``worker.api.review_pages``).
+- reviewers in a browser: the HTML pages under ``/review`` (``worker.api.review_pages``);
+- documentation, offline: ``/docs``, ``/redoc`` and ``/`` (``worker.api.docs``).
 
 Errors are ``{"error": {"code", "message"}}`` with the status mapped in one place
 (``worker.api.errors.problem_for``), unexpected ones included. Request bodies past
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker.api.deps import ROUTE_ROLES
+from worker.api.docs import docs_router
 from worker.api.errors import error_response, problem_for
 from worker.api.images import stored_image
 from worker.api.review_pages import review_router
@@ -137,6 +139,8 @@ def create_app(settings: Settings | None = None, *,
                     "evidence, record reviewer decisions, test rules.",
         lifespan=lifespan,
         responses=ERRORS,
+        docs_url=None,  # served by worker.api.docs from local assets
+        redoc_url=None,
     )
     app.state.api = state
     origins = cors_origins if cors_origins is not None else settings.cors_origins
@@ -186,6 +190,7 @@ def create_app(settings: Settings | None = None, *,
         app.include_router(module.router)
 
     app.include_router(review_router(state))
+    app.include_router(docs_router(app))
     return app
 
 
