@@ -6,6 +6,7 @@ verdict is never changed."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -185,3 +186,32 @@ def test_the_verdicts_command_shows_and_filters_effective_decisions(
     assert [json.loads(line)["submission"] for line in out.stdout.splitlines()] == [a]
     table = runner.invoke(app, ["verdicts", *db], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "effective" in table.stdout and "alice" in table.stdout
+
+
+def test_stats_and_metrics_show_reviewer_throughput(
+    client: TestClient, store: Store, keys: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    a = add_judged(store, created=two_hours_ago)
+    b = add_judged(store, created=two_hours_ago)
+    c = add_judged(store, created=two_hours_ago)
+    store.add_review(a, "alice", "confirm")
+    store.add_review(b, "alice", "override", "pass")
+    _decide(client, keys["reviewer"], c, "override", "pass", "usage")
+    stats = client.get("/v1/stats", headers=auth(keys["reviewer"])).json()["reviewers"]
+    assert stats["decisions"] == 3
+    assert stats["by_reviewer"]["alice"]["decisions"] == 2
+    assert stats["by_reviewer"]["alice"]["confirmed"] == 1
+    assert stats["by_reviewer"]["alice"]["overridden"] == 1
+    assert stats["by_reviewer"]["reviewer-person"]["decisions"] == 1
+    assert sum(h["decisions"] for h in stats["by_hour"]) == 3
+    assert 7100 < stats["seconds_to_decision"]["median"] < 7400
+    later = client.get("/v1/stats", headers=auth(keys["reviewer"]),
+                       params={"since": "2099-01-01"}).json()["reviewers"]
+    assert later["decisions"] == 0 and later["seconds_to_decision"]["median"] is None
+    metrics = client.get("/metrics").text
+    assert re.search(r'adreview_review_decisions_total\{action="override",decision="pass",'
+                     r'reviewer="reviewer-person"\} [1-9]', metrics)
+    assert "adreview_review_seconds_to_decision_bucket" in metrics

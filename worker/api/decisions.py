@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from prometheus_client import Counter, Histogram
+
 from rules.schema import Decision
 from worker.api.state import ApiState
 from worker.api.webhooks import WebhookError, deliver_webhook, review_payload
@@ -19,6 +21,14 @@ from worker.db.models import ReviewAction
 from worker.errors import AdreviewError
 
 log = logging.getLogger(__name__)
+
+#: Reviewer decisions stored, by reviewer (the key's name), action and decision.
+DECISIONS = Counter("adreview_review_decisions_total", "Reviewer decisions stored.",
+                    ["reviewer", "action", "decision"])
+#: Seconds from a verdict to a reviewer's decision about it.
+TIME_TO_DECISION = Histogram(
+    "adreview_review_seconds_to_decision", "Seconds from a verdict to a reviewer decision.",
+    buckets=(10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400))
 
 #: Callback threads started and not yet finished (tests wait on them).
 PENDING: set[threading.Thread] = set()
@@ -38,6 +48,10 @@ def record_decision(
     before = store.current_verdict(submission_id)
     review = store.add_review(submission_id, reviewer, action, decision, note)
     after = store.current_verdict(submission_id)
+    DECISIONS.labels(reviewer, review.action.value, review.decision.value).inc()
+    if before is not None:
+        waited = (review.created - before.verdict.created).total_seconds()
+        TIME_TO_DECISION.observe(max(0.0, waited))
     if after is not None and (before is None
                               or before.effective_decision is not after.effective_decision):
         _send_review_callback(state, after)
@@ -71,4 +85,4 @@ def _send_review_callback(state: ApiState, stored: StoredVerdict) -> None:
     thread.start()
 
 
-__all__ = ["PENDING", "record_decision"]
+__all__ = ["DECISIONS", "PENDING", "TIME_TO_DECISION", "record_decision"]

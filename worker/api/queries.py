@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from rules.schema import Decision
 from worker.db import Store, StoredVerdict
 from worker.db.migrate import translate_errors
-from worker.db.models import Submission, VerdictRow
+from worker.db.models import ReviewRow, Submission, VerdictRow
 from worker.db.store import effective_decision, is_current_verdict, is_reviewed, with_reviews
 
 #: Cursor format marker (lets the format change later without misreading old cursors).
@@ -214,7 +214,8 @@ def _per_category(base: Callable[..., Select[Any]], backend: str) -> Select[Any]
 
 def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
     """Counts of current verdicts by machine and effective decision, matched category and
-    UTC day, and how many (and what share) a reviewer has decided about."""
+    UTC day, and how many (and what share) a reviewer has decided about; ``reviewers``
+    is ``reviewer_stats`` over the decisions made within the filter's times."""
     backend = store.backend
     found = conditions(where, backend)
 
@@ -256,6 +257,53 @@ def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
         "by_category": {str(c): int(n) for c, n in sorted(category_rows, key=_by_name)
                         if c is not None},
         "by_day": [{"day": when, **counts} for when, counts in sorted(by_day.items())],
+        "reviewers": reviewer_stats(store, where.since, where.until),
+    }
+
+
+def _quantile(ordered: Sequence[float], share: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 1)
+
+
+def reviewer_stats(store: Store, since: datetime | None = None,
+                   until: datetime | None = None) -> dict[str, Any]:
+    """Reviewer throughput over the decisions made in [``since``, ``until``): decisions
+    per reviewer and per UTC hour, and seconds from the verdict to the decision."""
+    query = (select(ReviewRow.reviewer, ReviewRow.action, ReviewRow.created_at,
+                    VerdictRow.created_at)
+             .join(VerdictRow, VerdictRow.id == ReviewRow.verdict_id))
+    if since is not None:
+        query = query.where(ReviewRow.created_at >= since)
+    if until is not None:
+        query = query.where(ReviewRow.created_at < until)
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        rows = session.execute(query).all()
+    people: dict[str, dict[str, Any]] = {}
+    waits: dict[str, list[float]] = {}
+    hours: dict[str, int] = {}
+    every: list[float] = []
+    for reviewer, action, decided, judged in rows:
+        person = people.setdefault(reviewer, {"decisions": 0, "confirmed": 0,
+                                              "overridden": 0})
+        person["decisions"] += 1
+        person["confirmed" if action == "confirm" else "overridden"] += 1
+        wait = max(0.0, (decided - judged).total_seconds())
+        waits.setdefault(reviewer, []).append(wait)
+        every.append(wait)
+        hour = decided.strftime("%Y-%m-%dT%H:00:00+00:00")
+        hours[hour] = hours.get(hour, 0) + 1
+    for reviewer, person in people.items():
+        ordered = sorted(waits[reviewer])
+        person["median_seconds_to_decision"] = _quantile(ordered, 0.5)
+    every.sort()
+    return {
+        "decisions": len(rows),
+        "by_reviewer": dict(sorted(people.items())),
+        "by_hour": [{"hour": h, "decisions": n} for h, n in sorted(hours.items())],
+        "seconds_to_decision": {"median": _quantile(every, 0.5), "p90": _quantile(every, 0.9),
+                                "mean": round(sum(every) / len(every), 1) if every else None},
     }
 
 
@@ -271,5 +319,6 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "list_verdicts",
+    "reviewer_stats",
     "verdict_stats",
 ]

@@ -126,8 +126,10 @@ async def get_stats(
     where: FilterDep,
 ) -> StatsOut:
     """Counts of current verdicts by machine decision (``by_decision``) and effective
-    decision (``by_effective_decision``), by matched category and by UTC day, and the
-    number and share of reviewed submissions."""
+    decision (``by_effective_decision``), by matched category and by UTC day, the
+    number and share of reviewed submissions, and reviewer throughput (``reviewers``:
+    decisions per reviewer and per UTC hour, seconds from verdict to decision, over the
+    decisions made between ``since`` and ``until``)."""
     stats = await state.run_db(lambda: verdict_stats(state.store(), where))
     return StatsOut(**stats)
 
