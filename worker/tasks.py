@@ -45,6 +45,7 @@ runs the tasks (never in a prefork parent, so CUDA is only ever initialised afte
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -61,7 +62,7 @@ from rules.reload import ReloadingRuleSet
 from worker import metrics
 from worker.celery_app import REVIEW_TASK, app, queue_for
 from worker.client import ImageRef, load_image
-from worker.db import DatabaseUnavailable, NotFound, Store
+from worker.db import DatabaseUnavailable, InvalidRecord, NotFound, Store
 from worker.errors import EngineNotFound, ErrorCode, ImageError, OcrUnavailable
 from worker.pipeline import review
 from worker.settings import Settings, get_settings
@@ -303,6 +304,8 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
     except ImageError as exc:
         return _finish(store, submission_id,
                        _error(exc.code, exc.message, engine, ruleset, industry))
+    if "url" in image and len(data) <= settings.max_image_bytes:
+        _keep_fetched(store, submission_id, data)
     try:
         verdict = review(data, engine, ruleset, settings, store.ocr_cache(), industry)
     except SoftTimeLimitExceeded:
@@ -316,6 +319,15 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
         verdict = _error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", engine, ruleset,
                          industry)
     return _finish(store, submission_id, verdict)
+
+
+def _keep_fetched(store: Store, submission_id: str, data: bytes) -> None:
+    """Keep the bytes fetched for a URL submission, so that reviewers see what was judged
+    (a failure to keep them is logged; the review goes on)."""
+    try:
+        store.keep_fetched_image(submission_id, hashlib.sha256(data).hexdigest(), data)
+    except InvalidRecord as exc:
+        log.warning("submission %s: fetched image not kept: %s", submission_id, exc)
 
 
 #: The registered task (``adreview.review``); producers send it by name. Its retries are

@@ -454,15 +454,21 @@ def test_the_image_and_the_annotated_image_come_back(
     assert picture.getpixel((180, 110)) == (250, 250, 250)  # untouched background
 
 
-def test_a_url_submission_image_is_not_kept_and_says_so(
+def test_a_url_submission_image_is_served_once_the_worker_kept_it(
     client: TestClient, store: Store, keys: dict[str, str]
 ) -> None:
     ident = store.add_submission(None, "url:https://cdn.example.com/x.jpg",
                                  metadata={"image_ref": {"url": "https://cdn.example.com/x.jpg"}})
     response = client.get(f"/v1/submissions/{ident}/image", headers=auth(keys["reviewer"]))
-    assert response.status_code == 404
+    assert response.status_code == 404  # not fetched yet
     body = error_of(response)
     assert body["code"] == "image_not_available" and "URL" in body["message"]
+    data = png((200, 10, 10))
+    store.keep_fetched_image(ident, "0" * 64, data)
+    store.keep_fetched_image(ident, "1" * 64, png((0, 0, 0)))  # the first copy stays
+    response = client.get(f"/v1/submissions/{ident}/image", headers=auth(keys["reviewer"]))
+    assert response.status_code == 200 and response.content == data
+    assert response.headers["content-type"] == "image/png"
 
 
 def test_a_scanned_image_is_read_from_the_scanned_path(

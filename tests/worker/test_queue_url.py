@@ -87,8 +87,10 @@ def test_when_private_urls_are_allowed_then_the_worker_fetches_and_reviews_the_u
     with Store.open(settings.database_url) as store:
         current = store.current_verdict(submission)
         stored = store.get_submission(submission)
+        kept = store.fetched_image(submission)
     assert current is not None
     assert current.verdict.error is None
+    assert kept == ad_server.body  # kept for the reviewers, not fetched again
     assert current.verdict.decision.value in {"pass", "review", "reject"}
     assert current.verdict.sha256 == hashlib.sha256(ad_server.body).hexdigest()
     assert stored is not None and stored.status.value == "done" and stored.attempts == 1
@@ -112,6 +114,8 @@ def test_when_private_urls_are_not_allowed_then_the_verdict_is_fetch_failed_at_o
     assert "127.0.0.1" in current.verdict.error.message
     assert stored is not None and stored.status.value == "error"
     assert ad_server.requests == 0  # refused before connecting
+    with Store.open(settings.database_url) as store:
+        assert store.fetched_image(submission) is None
     time.sleep(2.0)  # a retry loop would deliver it again in this time
     with Store.open(settings.database_url) as store:
         again = store.get_submission(submission)

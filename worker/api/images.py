@@ -6,7 +6,7 @@ from pathlib import Path
 
 from worker.api.state import ApiProblem
 from worker.client import load_image
-from worker.db import StoredSubmission
+from worker.db import Store, StoredSubmission
 from worker.settings import Settings
 
 #: Media types of the image formats the decoder knows.
@@ -15,12 +15,14 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                "HEIF": "image/heif"}
 
 
-def stored_image(sub: StoredSubmission, settings: Settings) -> bytes:
+def stored_image(sub: StoredSubmission, settings: Settings, store: Store | None = None
+                 ) -> bytes:
     """The image bytes of a submission, where this service can reach them.
 
     Inline submissions keep them in the database, path submissions under
-    ``shared_root``, scans at the scanned path. URL submissions are not kept (and not
-    fetched again here): ``ApiProblem`` 404 says so.
+    ``shared_root``, scans at the scanned path, URL submissions in ``fetched_images``
+    once a worker has fetched them (looked up in ``store``; never fetched again here).
+    Otherwise ``ApiProblem`` 404 ``image_not_available`` says why.
     """
     ref = (sub.metadata or {}).get("image_ref")
     if isinstance(ref, dict) and ("inline" in ref or "path" in ref):
@@ -33,9 +35,12 @@ def stored_image(sub: StoredSubmission, settings: Settings) -> bytes:
                              f"the scanned file of submission {sub.id} cannot be read "
                              f"({exc.strerror or exc})") from None
     if isinstance(ref, dict) and "url" in ref:
+        kept = None if store is None else store.fetched_image(sub.id)
+        if kept is not None:
+            return kept
         raise ApiProblem(404, "image_not_available",
-                         f"submission {sub.id} came by URL; its image is not kept here "
-                         "(fetch it from the submission's source URL)")
+                         f"submission {sub.id} came by URL and its image is not kept here "
+                         "(not fetched yet, or over the size limit)")
     raise ApiProblem(404, "image_not_available",
                      f"the image of submission {sub.id} is not kept here")
 

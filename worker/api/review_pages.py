@@ -167,7 +167,7 @@ def _submission_image(state: ApiState, submission_id: str) -> bytes:
     sub = state.store().get_submission(submission_id)
     if sub is None:
         raise ApiProblem(404, "not_found", f"no submission {submission_id!r}")
-    return stored_image(sub, state.settings)
+    return stored_image(sub, state.settings, state.store())
 
 
 def _annotated_png(state: ApiState, submission_id: str) -> bytes:

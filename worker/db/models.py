@@ -6,6 +6,7 @@
         (one image to review)  (machine verdicts,   (human decisions,
                                 history kept)         never editing verdicts)
     ocr_results   (what an engine version read in an image, keyed by content hash)
+    fetched_images (the bytes of images fetched by URL, one per submission)
     api_keys ──< review_sessions   (HTTP API keys; signed-in reviewers of the pages)
 
 Every write is idempotent on a natural key: ``ocr_results`` on (sha256, engine,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -259,6 +261,19 @@ class ReviewRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class FetchedImage(Base):
+    """The bytes of an image a worker fetched by URL, kept for the reviewers' pages."""
+
+    __tablename__ = "fetched_images"
+
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     """An HTTP API key. Only the SHA-256 of the (high-entropy, random) key is stored."""
 
@@ -298,6 +313,7 @@ __all__ = [
     "ApiKey",
     "ApiRole",
     "Base",
+    "FetchedImage",
     "OcrResult",
     "ReviewAction",
     "ReviewRow",

@@ -49,6 +49,7 @@ from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
 from worker.db.errors import InvalidRecord, NotFound
 from worker.db.migrate import check_schema, translate_errors, upgrade
 from worker.db.models import (
+    FetchedImage,
     OcrResult,
     ReviewAction,
     ReviewRow,
@@ -84,6 +85,7 @@ SUBMISSIONS = cast(Table, Submission.__table__)
 OCR_RESULTS = cast(Table, OcrResult.__table__)
 RULESETS = cast(Table, RulesetVersion.__table__)
 VERDICTS = cast(Table, VerdictRow.__table__)
+FETCHED_IMAGES = cast(Table, FetchedImage.__table__)
 
 
 
@@ -619,6 +621,25 @@ class Store:
         """The submission's current verdict, or None before it has one."""
         history = self.verdict_history(submission_id)
         return history[0] if history else None
+
+    # -- fetched images ----------------------------------------------------------------
+
+    def keep_fetched_image(self, submission_id: str, sha256: str, data: bytes) -> None:
+        """Keep the bytes a worker fetched for a URL submission (the first copy stays)."""
+        with self._session(write=True) as session:
+            session.execute(
+                self._insert(FETCHED_IMAGES)
+                .values(submission_id=submission_id, sha256=sha256, data=data,
+                        created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["submission_id"])
+            )
+
+    def fetched_image(self, submission_id: str) -> bytes | None:
+        """The kept bytes of a URL submission's image, or None."""
+        with self._session() as session:
+            return session.scalar(
+                select(FetchedImage.data).where(FetchedImage.submission_id == submission_id)
+            )
 
     # -- reviewer decisions ------------------------------------------------------------
 

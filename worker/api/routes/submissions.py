@@ -258,7 +258,7 @@ async def get_image(
 ) -> Response:
     """The submitted image, as it was sent."""
     sub = await submission_or_404(state, key, submission_id)
-    data = await run_in_threadpool(stored_image, sub, state.settings)
+    data = await state.run_db(lambda: stored_image(sub, state.settings, state.store()))
     media = MEDIA_TYPES.get(sniff_format(data) or "", "application/octet-stream")
     return Response(data, media_type=media)
 
@@ -276,7 +276,7 @@ async def get_annotated(
     current = await state.run_db(lambda: state.store().current_verdict(submission_id))
     if current is None:
         raise ApiProblem(409, "no_verdict", f"submission {submission_id} has no verdict yet")
-    data = await run_in_threadpool(stored_image, sub, state.settings)
+    data = await state.run_db(lambda: stored_image(sub, state.settings, state.store()))
 
     def draw() -> bytes:
         from worker.annotate import annotate
