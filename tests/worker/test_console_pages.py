@@ -91,6 +91,7 @@ def test_an_item_links_its_neighbours_and_a_decision_opens_the_next_unreviewed(
     assert page.status_code == 200
     assert f'rel="prev" href="/review/items/{newer}"' in page.text
     assert f'rel="next" href="/review/items/{older}"' in page.text
+    assert '<span class="meta place">2 of 3</span>' in page.text
     assert "《广告法》" in page.text or "absolute.first" in page.text
     done = pages.post(f"/review/items/{middle}/decision",
                       data={"csrf": _csrf(page.text), "choice": "pass", "note": "usage",

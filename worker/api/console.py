@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rules import RuleSet
@@ -94,6 +94,19 @@ def neighbours(store: Store, where: VerdictFilter, verdict_id: int
         after = session.scalar(base.where(VerdictRow.id < verdict_id)
                                .order_by(VerdictRow.id.desc()).limit(1))
     return before, after
+
+
+def position(store: Store, where: VerdictFilter, verdict_id: int) -> tuple[int, int]:
+    """(1-based place of the verdict ``verdict_id`` in the list ``where`` keeps, newest
+    first; the list's length); the place is 0 when the verdict is not in the list."""
+    base = (select(func.count()).select_from(VerdictRow)
+            .join(Submission, Submission.id == VerdictRow.submission_id)
+            .where(*conditions(where, store.backend)))
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        total = int(session.scalar(base) or 0)
+        newer = int(session.scalar(base.where(VerdictRow.id > verdict_id)) or 0)
+        inside = session.scalar(base.where(VerdictRow.id == verdict_id))
+    return (newer + 1 if inside else 0), total
 
 
 def first_in(store: Store, where: VerdictFilter, *, below: int | None = None) -> str | None:
@@ -209,4 +222,5 @@ __all__ = [
     "in_line",
     "item_view",
     "neighbours",
+    "position",
 ]

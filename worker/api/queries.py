@@ -212,10 +212,12 @@ def _per_category(base: Callable[..., Select[Any]], backend: str) -> Select[Any]
     return select(pairs.c.category, func.count()).group_by(pairs.c.category)
 
 
-def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
+def verdict_stats(store: Store, where: VerdictFilter, *, reviewers: bool = True
+                  ) -> dict[str, Any]:
     """Counts of current verdicts by machine and effective decision, matched category and
     UTC day, and how many (and what share) a reviewer has decided about; ``reviewers``
-    is ``reviewer_stats`` over the decisions made within the filter's times."""
+    is ``reviewer_stats`` over the decisions made within the filter's times (None when
+    not asked for: the console's lists do not need it)."""
     backend = store.backend
     found = conditions(where, backend)
 
@@ -257,7 +259,7 @@ def verdict_stats(store: Store, where: VerdictFilter) -> dict[str, Any]:
         "by_category": {str(c): int(n) for c, n in sorted(category_rows, key=_by_name)
                         if c is not None},
         "by_day": [{"day": when, **counts} for when, counts in sorted(by_day.items())],
-        "reviewers": reviewer_stats(store, where.since, where.until),
+        "reviewers": reviewer_stats(store, where.since, where.until) if reviewers else None,
     }
 
 

@@ -56,6 +56,7 @@ from worker.api.console import (
     image_size,
     item_view,
     neighbours,
+    position,
 )
 from worker.api.decisions import record_decision
 from worker.api.errors import public_message
@@ -204,6 +205,7 @@ def _read_item(state: ApiState, submission_id: str,
     view = item_view(current, store.reviews(submission_id), _ruleset(state), size)
     view["image_ok"] = size is not None
     before, after = neighbours(store, filters.where, current.id)
+    view["place"], view["total"] = position(store, filters.where, current.id)
     view["prev_link"] = None if before is None else _item_link(before, filters)
     view["next_link"] = None if after is None else _item_link(after, filters)
     return view
@@ -215,7 +217,7 @@ def _read_list(state: ApiState, filters: ConsoleFilter, limit: int,
     ruleset = _ruleset(state)
     found, next_id = list_verdicts(store, filters.where, limit, before)
     items = [item_view(v, [], ruleset, None) for v in found]
-    counts = verdict_stats(store, filters.where)
+    counts = verdict_stats(store, filters.where, reviewers=False)
     industries = [] if ruleset is None else [
         {"id": i.id, "name": i.name} for i in ruleset.industries.values()]
     return {"items": items, "next_id": next_id, "counts": counts, "industries": industries,
