@@ -62,7 +62,7 @@ def test_every_folder_of_code_or_data_is_a_listed_package_and_migrations_live_in
         for folder in [REPO / top, *(p for p in (REPO / top).rglob("*") if p.is_dir())]:
             if folder.name == "__pycache__":
                 continue
-            if any(f.is_file() and f.suffix in {".py", ".yaml", ".html", ".mako", ".json"}
+            if any(f.is_file() and f.suffix in {".py", ".yaml", ".html", ".mako", ".json", ".css", ".js"}
                    for f in folder.iterdir()):
                 found.add(".".join(folder.relative_to(REPO).parts))
     # A folder missing from the list is left out of the wheel, with a setuptools warning.
