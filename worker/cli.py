@@ -471,9 +471,8 @@ def verdicts(
     table = Table()
     table.add_column("submission", no_wrap=True, min_width=ident)
     table.add_column("judged", min_width=len("2026-11-24"))
-    table.add_column("decision", no_wrap=True)
-    table.add_column("effective", no_wrap=True)
-    table.add_column("reviewed", no_wrap=True)
+    # the machine's decision, and when a reviewer decided, the effective one and who
+    table.add_column("decision", min_width=len("review"))
     table.add_column("image: evidence", overflow="fold")
     for item in found:
         v = item.verdict
@@ -481,9 +480,10 @@ def verdicts(
             f"{v.error.code.value}: {v.error.message}" if v.error is not None
             else "\n".join(f"{m.rule}: {m.text}" for m in v.matches) or "-"
         )
-        who = "-" if item.review is None else item.review.reviewer
-        table.add_row(item.submission, item.judged.strftime("%Y-%m-%d %H:%M:%S"),
-                      v.decision.value, item.effective_decision.value, who,
+        decided = v.decision.value
+        if item.review is not None:
+            decided += f"\n→ {item.effective_decision.value}\n{item.review.reviewer}"
+        table.add_row(item.submission, item.judged.strftime("%Y-%m-%d %H:%M:%S"), decided,
                       f"{item.source.removeprefix('scan:')}:\n{evidence}")
     stdout.print(table)
     stdout.print(f"{len(found)} verdicts", markup=False)

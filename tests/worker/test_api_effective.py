@@ -185,7 +185,7 @@ def test_the_verdicts_command_shows_and_filters_effective_decisions(
     out = runner.invoke(app, ["verdicts", "--json", "--effective-decision", "pass", *db])
     assert [json.loads(line)["submission"] for line in out.stdout.splitlines()] == [a]
     table = runner.invoke(app, ["verdicts", *db], env={"COLUMNS": "200"})
-    assert table.exit_code == 0 and "effective" in table.stdout and "alice" in table.stdout
+    assert table.exit_code == 0 and "→ pass" in table.stdout and "alice" in table.stdout
 
 
 def test_stats_and_metrics_show_reviewer_throughput(
