@@ -143,7 +143,7 @@ def test_when_redis_is_killed_and_restarted_mid_run_then_requeue_completes_every
 
     # What an operator runs after the broker came back (`adreview requeue --stale 0`).
     wait_for(lambda: _requeued(settings), 30, "every submission requeued or judged")
-    wait_for(lambda: len(verdict_counts(settings.database_url)) == 16, 60, "16 verdicts",
+    wait_for(lambda: len(verdict_counts(settings.database_url)) == 16, 120, "16 verdicts",
              interval=0.5)
     time.sleep(1.5)  # a duplicate from a redelivered message would land now
     seconds = time.monotonic() - started
