@@ -19,8 +19,9 @@ def planned(target: str) -> list[str]:
     """The commands ``make TARGET`` would run from nothing (``-n -B``: print, all stale)."""
     if shutil.which("make") is None:
         pytest.skip("no make on PATH")
-    done = subprocess.run(["make", "-n", "-B", target], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=True)
+    # Run from `make test` itself, make would announce the directory it enters and leaves.
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", target], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
     return [line for line in done.stdout.splitlines() if not line.startswith("#")]
 
 

@@ -7,17 +7,15 @@ connection pool wait for a connection instead of failing."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 
+from tests.worker.conftest import serving
 from tests.worker.test_api import REDIS_URL
 from worker.api import create_app
 from worker.db import Store
@@ -70,20 +68,8 @@ def loaded(postgresql_url: str) -> Iterator[tuple[str, str]]:
 def server(loaded: tuple[str, str]) -> Iterator[str]:
     """uvicorn on a free port in a thread, serving the loaded database."""
     settings = Settings(database_url=loaded[0], redis_url=REDIS_URL)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings, cors_origins=[]),
-                                       log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(create_app(settings, cors_origins=[])) as url:
+        yield url
 
 
 def _read(i: int) -> tuple[str, list[tuple[str, str]]]:

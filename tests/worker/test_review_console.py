@@ -11,8 +11,6 @@ import base64
 import io
 import json
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
 
 from models.base import FakeEngine, TextLine
 from rules import load_ruleset
 from rules.schema import Decision, Severity
+from tests.worker.conftest import serving
 from tests.worker.test_api_webhooks import Receiver, receiver_factory
 from tests.worker.test_review_pages import CHROMIUM_ARGS, _chromium
 from worker.api import create_app
@@ -179,22 +177,8 @@ def console(tmp_path: Path, receiver_factory: type[Receiver]) -> Iterator[Consol
     keys = {role.value: ApiKeys(store).create(role, f"{role.value}-person")[1]
             for role in ApiRole}
     settings = Settings(database_url=url, webhook_secret=SECRET, allow_private_urls=True)
-    app = create_app(settings, cors_origins=[])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Console(f"http://127.0.0.1:{port}", store, keys, receiver, queued, long_page, gif,
-                  error)
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(create_app(settings, cors_origins=[])) as url:
+        yield Console(url, store, keys, receiver, queued, long_page, gif, error)
     store.close()
 
 
