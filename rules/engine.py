@@ -168,7 +168,6 @@ class _Hit:
     phrase: str
     pattern: str | None = None
     core: tuple[int, int] | None = None  # what exceptions must cover; None: the whole hit
-    near_miss: bool = False
 
     @property
     def core_span(self) -> tuple[int, int]:
@@ -198,6 +197,8 @@ class RuleSet:
     _max_exception: int = field(default=0, repr=False, compare=False)
     _rejects: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     _skipped: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
+    #: Rules with exception patterns (the others skip the context search).
+    _contextual: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     #: Near-miss variants (one character dropped): automaton and, per key, (rule, phrase
     #: as written, index of the dropped character, phrase length).
     _variants: Any = field(default=None, repr=False, compare=False)
@@ -283,6 +284,7 @@ class RuleSet:
             _pattern_filter=pattern_filter if pattern_index else None,
             _pattern_index=tuple(pattern_index),
             _max_exception=max_exception,
+            _contextual=frozenset(i for i, r in enumerate(compiled) if r.exception_patterns),
             _rejects=frozenset(
                 i for i, rule in enumerate(compiled) if rule.spec.severity is Severity.REJECT
             ),
@@ -328,7 +330,7 @@ class RuleSet:
     ) -> list[Match]:
         """Claims read with one character dropped or confused, where no exact match is."""
         text = norm.text
-        skipped = self._skipped.get(industry, frozenset()) if industry is not None else None
+        skipped = self._skipped_for(industry)
         candidates: list[_Hit] = []
         if self._variants is not None:
             for key_index, start, end in self._variants.find_matches_as_indexes(
@@ -341,7 +343,9 @@ class RuleSet:
                         continue
                     if dropped == length - 1 and not _line_break(norm, end):
                         continue
-                    candidates.append(_Hit(rule_index, start, end, written, near_miss=True))
+                    dropped_hit = _Hit(rule_index, start, end, written)
+                    if not self._in_context_or_word(dropped_hit, norm):
+                        candidates.append(dropped_hit)
         confused = text.translate(_CONFUSION_TABLE)
         if confused != text:
             swapped = [i for i, (a, b) in enumerate(zip(text, confused, strict=True)) if a != b]
@@ -351,19 +355,12 @@ class RuleSet:
                     swapped, hit.start
                 )
                 if inside == 1 and hit.end - hit.start >= NEAR_MISS_MIN:
-                    hit.near_miss = True
-                    candidates.append(hit)
+                    candidates.append(hit)  # already through its rule's exceptions
         if not candidates:
             return []
-        rules = self.rules
-        kept = [
-            h for h in candidates
-            if not (rules[h.rule].exception_patterns and _in_context(h, text, rules[h.rule]))
-            and not _splits_word(norm, h.start, h.end)
-        ]
         known = [(m.start, m.end) for m in exact]
         found = [
-            m for m in self._to_matches(_drop_contained(kept, frozenset()), norm)
+            m for m in self._to_matches(_drop_contained(candidates, frozenset()), norm)
             # an exact match over the same characters already says it
             if not any(s < m.end and m.start < e for s, e in known)
         ]
@@ -371,7 +368,7 @@ class RuleSet:
 
     def _match_exact(self, norm: NormalizedText, industry: str | None) -> list[Match]:
         self.check_industry(industry)
-        skipped = self._skipped.get(industry, frozenset()) if industry is not None else None
+        skipped = self._skipped_for(industry)
         if not norm.text:
             return []
         return self._to_matches(_drop_contained(self._hits(norm, skipped), self._rejects), norm)
@@ -408,24 +405,30 @@ class RuleSet:
                             _Hit(rule_index, start, end, found.group(0), regex.pattern,
                                  span if span is not None and span[0] >= 0 else None)
                         )
-        rules = self.rules
-        contextual = {i for i, rule in enumerate(rules) if rule.exception_patterns}
         kept = []
         for h in hits:
-            rule = h.rule
-            if skipped and rule in skipped:
+            if skipped and h.rule in skipped:
                 continue
-            if rule in excused and self._excused(h, excused[rule]):
+            if h.rule in excused and self._excused(h, excused[h.rule]):
                 continue
-            if rule in contextual and _in_context(h, text, rules[rule]):
-                continue
-            # only a hit that starts or ends with an ASCII letter or digit can split a word
-            if (text[h.start] < "\x80" or text[h.end - 1] < "\x80") and _splits_word(
-                norm, h.start, h.end
-            ):
-                continue
-            kept.append(h)
+            if not self._in_context_or_word(h, norm):
+                kept.append(h)
         return kept
+
+    def _skipped_for(self, industry: str | None) -> frozenset[int] | None:
+        """The rules an ad of ``industry`` skips (None: undeclared, every rule applies)."""
+        return None if industry is None else self._skipped.get(industry, frozenset())
+
+    def _in_context_or_word(self, hit: _Hit, norm: NormalizedText) -> bool:
+        """Whether an exception pattern of the hit's rule covers it, or it cuts an ASCII
+        word or number in two: the checks every hit gets after its exception phrases."""
+        text = norm.text
+        if hit.rule in self._contextual and _in_context(hit, text, self.rules[hit.rule]):
+            return True
+        # only a hit that starts or ends with an ASCII letter or digit can split a word
+        return (text[hit.start] < "\x80" or text[hit.end - 1] < "\x80") and _splits_word(
+            norm, hit.start, hit.end
+        )
 
     def judge(
         self, text: str, industry: str | None = None, *, near_miss: bool = False
