@@ -178,9 +178,7 @@ def unsure_lines(
             matches = []
         for match in matches:
             if match.reason is not None:
-                first = bisect.bisect_right(starts, match.start) - 1
-                last = bisect.bisect_right(starts, match.end - 1) - 1
-                near.update(range(first, last + 1))
+                near.update(_lines_of(match, starts))
     low = sorted(
         (i for i, line in enumerate(lines)
          if line.score is not None and line.score < settings.second_look_below),
@@ -190,18 +188,23 @@ def unsure_lines(
     return ordered[: settings.second_look_max_lines]
 
 
+def _lines_of(match: Match, starts: list[int]) -> range:
+    """The indices of the lines a match of the joined text lies on."""
+    first = bisect.bisect_right(starts, match.start) - 1
+    last = bisect.bisect_right(starts, match.end - 1) - 1
+    return range(first, last + 1)
+
+
 def _evidence(
     match: Match, lines: Sequence[TextLine], starts: list[int], min_confidence: float
 ) -> Evidence:
-    first = bisect.bisect_right(starts, match.start) - 1
-    last = bisect.bisect_right(starts, match.end - 1) - 1
     boxes: list[Box] = []
     texts: list[str] = []
     scores: list[float] = []
     # A match over lines of several frames shows whole in the latest: lines that stay on
     # screen are kept once, with the frame they first appeared in.
     frames: list[int] = []
-    for index in range(first, last + 1):
+    for index in _lines_of(match, starts):
         line = lines[index]
         begin = max(match.start - starts[index], 0)
         end = min(match.end - starts[index], len(line.text))
