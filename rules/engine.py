@@ -1,4 +1,4 @@
-"""Matching: a compiled rule set finds every banned phrase and pattern in one pass.
+r"""Matching: a compiled rule set finds every banned phrase and pattern in one pass.
 
 All phrases and exception phrases of all rules go into one Aho-Corasick automaton
 (the Rust ``aho-corasick`` crate, all overlapping occurrences in one call) run once over
@@ -11,8 +11,21 @@ A hit is then dropped when
 * it lies inside an occurrence of one of its rule's exception phrases (第一 in 第一步),
 * a match of one of its rule's exception patterns covers it, searched in a window of
   ``CONTEXT_WINDOW`` characters either side (第一 in 第一本, 最高 in 最高温度30°C),
+* a negation governs it in its clause (本品不能代替药物, 不承诺保本, 并非最好的): see
+  ``NEGATION_CUES``,
 * it starts or ends inside an ASCII word (no1 in "piano 1", top1 in "top10"), or
 * another hit of the same rule contains it (第一 inside 销量第一).
+
+Exception phrases, exception patterns and negations are looked for on the OCR lines the
+hit lies on, never across a line break: a line ending in 作 does not excuse a 首选 claim
+on the next line.
+
+Patterns may name *lexicons* (term classes declared in the rule files) in braces:
+``{efficacy_verb}\p{Han}{0,6}{disease}`` stands for any term of the one near any term of
+the other, compiled into the same RE2 pass.
+
+A rule limited to some industries still judges an ad that declares none, as ``review``:
+the claim may be unlawful for what the ad sells, and a person decides.
 
 With ``near_miss=True`` the text is also searched for what OCR makes of a claim, in the
 ways the engine was measured to fail: a reject phrase of more than ``NEAR_MISS_MIN``
@@ -29,6 +42,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,7 +53,15 @@ import numpy as np
 import re2
 
 from rules.normalize import NormalizedText, Normalizer
-from rules.schema import CategorySpec, Decision, IndustrySpec, RuleSpec, Severity, expand_macros
+from rules.schema import (
+    CategorySpec,
+    Decision,
+    IndustrySpec,
+    LexiconSpec,
+    RuleSpec,
+    Severity,
+    expand_macros,
+)
 from worker.errors import AdreviewError
 
 _PHRASE = 0
@@ -63,6 +85,28 @@ NEAR_MISS_MIN = 3
 #: Latin confusions (TOPI, N0.1, l00%) are folded for every text by the normaliser.
 OCR_CONFUSIONS = {"限": "根", "退": "根", "荃": "全", "弟": "第", "冶": "治", "住": "佳"}
 _CONFUSION_TABLE = str.maketrans(OCR_CONFUSIONS)
+
+#: Words that deny what follows them in their clause, so a claim they govern is not made:
+#: mandatory disclaimers (本品不能代替药物, 不具有疾病预防、治疗功能), refusals to promise
+#: (不承诺保本, 不保证收益) and denials (并非最好的). Words that are claims themselves when
+#: negated (无副作用, 不反弹, 不伤胃, 没有副作用) are phrases of their rules, not cues: a cue is
+#: looked for only before a hit.
+NEGATION_CUES = (
+    "不能", "不可", "不得", "不应", "不宜", "不要", "不是", "并非", "绝非", "而非", "并不",
+    "不代表", "不等于", "不承诺", "不保证", "不宣称", "不作为", "不用于", "不适用", "不属于",
+    "不具有", "不具备", "没有", "无法", "严禁", "禁止", "切勿", "请勿", "不准", "谨防", "警惕",
+)
+#: How many characters of the same clause may stand between a cue and the claim it denies
+#: (不能 用于 治疗; 不具有 疾病预防、 治疗功能).
+NEGATION_REACH = 6
+#: What ends a cue's scope before the claim: a clause mark, an adverb or conjunction that
+#: starts a new predicate (不用吃药就能降压, 不是药品却胜似药品) or a pronoun that starts a
+#: new subject (不是吹，我们是第一).
+_SCOPE_BREAKERS = ",;:!?。就也都便即才还却但而更只仍照让使我你他她它们吗呢吧啊"
+_NEGATED = re2.compile(
+    f"(?:{'|'.join(NEGATION_CUES)})[^{_SCOPE_BREAKERS}]{{0,{NEGATION_REACH}}}$"
+)
+_NEGATION_LOOKBACK = NEGATION_REACH + max(len(c) for c in NEGATION_CUES)
 
 
 class UnknownIndustry(AdreviewError):
@@ -187,6 +231,7 @@ class RuleSet:
     version: str
     sources: tuple[str, ...] = ()
     industries: dict[str, IndustrySpec] = field(default_factory=dict)
+    lexicons: dict[str, LexiconSpec] = field(default_factory=dict)
     normalizer: Normalizer = field(default_factory=Normalizer, repr=False, compare=False)
     _automaton: Any = field(default=None, repr=False, compare=False)
     _entries: tuple[tuple[tuple[int, int, str], ...], ...] = field(
@@ -199,6 +244,8 @@ class RuleSet:
     _skipped: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
     #: Rules with exception patterns (the others skip the context search).
     _contextual: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+    #: Rules limited to some industries: ``review`` in an ad that declares none.
+    _scoped: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     #: Near-miss variants (one character dropped): automaton and, per key, (rule, phrase
     #: as written, index of the dropped character, phrase length).
     _variants: Any = field(default=None, repr=False, compare=False)
@@ -213,9 +260,11 @@ class RuleSet:
         rules: Sequence[RuleSpec],
         sources: Sequence[str] = (),
         industries: Sequence[IndustrySpec] = (),
+        lexicons: Sequence[LexiconSpec] = (),
     ) -> RuleSet:
         """Compile validated specs (the loader has already checked them)."""
         normalizer = Normalizer()
+        expressions = lexicon_expressions(lexicons, normalizer)
         compiled: list[CompiledRule] = []
         for spec in rules:
             phrases: dict[str, str] = {}
@@ -226,9 +275,9 @@ class RuleSet:
                     spec=spec,
                     phrases=phrases,
                     exceptions=frozenset(normalizer.fold(x) for x in spec.exceptions),
-                    patterns=tuple(compile_pattern(p) for p in spec.patterns),
+                    patterns=tuple(compile_pattern(p, expressions) for p in spec.patterns),
                     exception_patterns=tuple(
-                        compile_pattern(p) for p in spec.exception_patterns
+                        compile_pattern(p, expressions) for p in spec.exception_patterns
                     ),
                 )
             )
@@ -246,7 +295,7 @@ class RuleSet:
                 entries[key].append((_EXCEPTION, index, key))
                 max_exception = max(max_exception, len(key))
             for source, regex in zip(rule.spec.patterns, rule.patterns, strict=True):
-                pattern_filter.Add(expand_macros(source), re2_options())
+                pattern_filter.Add(expand_macros(source, expressions), re2_options())
                 pattern_index.append((index, regex))
         keys = list(entries)
         automaton = (
@@ -259,13 +308,15 @@ class RuleSet:
 
         variants = _near_miss_variants(compiled, set(entries))
         variant_keys = list(variants)
-        version = ruleset_version(categories, rules, industries)
+        version = ruleset_version(categories, rules, industries, lexicons)
         return cls(
             categories={c.id: c for c in categories},
             rules=tuple(compiled),
             version=version,
             sources=tuple(sources),
             industries={i.id: i for i in industries},
+            lexicons={lexicon.id: lexicon for lexicon in lexicons},
+            _scoped=frozenset(i for i, r in enumerate(compiled) if r.spec.industries),
             _skipped={
                 i.id: frozenset(k for k, r in enumerate(compiled) if not r.applies_to(i.id))
                 for i in industries
@@ -318,12 +369,17 @@ class RuleSet:
     ) -> list[Match]:
         """Like ``match`` for a text already normalised with this rule set's normaliser."""
         exact = self._match_exact(norm, industry)
-        if not near_miss or not norm.text:
-            return exact
-        found = self._near_misses(norm, industry, exact)
-        if not found:
-            return exact
-        return sorted([*exact, *found], key=lambda m: (m.start, -m.end, m.rule))
+        if near_miss and norm.text:
+            found = self._near_misses(norm, industry, exact)
+            if found:
+                exact = sorted([*exact, *found], key=lambda m: (m.start, -m.end, m.rule))
+        if industry is None and self._scoped and exact:
+            # a claim unlawful only for some industries, in an ad that says none: a person
+            # decides whether the ad sells one of them
+            scoped = {self.rules[i].spec.id for i in self._scoped}
+            exact = [replace(m, severity=Severity.REVIEW) if m.rule in scoped else m
+                     for m in exact]
+        return exact
 
     def _near_misses(
         self, norm: NormalizedText, industry: str | None, exact: list[Match]
@@ -409,7 +465,7 @@ class RuleSet:
         for h in hits:
             if skipped and h.rule in skipped:
                 continue
-            if h.rule in excused and self._excused(h, excused[h.rule]):
+            if h.rule in excused and self._excused(h, excused[h.rule], norm):
                 continue
             if not self._in_context_or_word(h, norm):
                 kept.append(h)
@@ -420,10 +476,13 @@ class RuleSet:
         return None if industry is None else self._skipped.get(industry, frozenset())
 
     def _in_context_or_word(self, hit: _Hit, norm: NormalizedText) -> bool:
-        """Whether an exception pattern of the hit's rule covers it, or it cuts an ASCII
-        word or number in two: the checks every hit gets after its exception phrases."""
+        """Whether an exception pattern of the hit's rule covers it, a negation governs it,
+        or it cuts an ASCII word or number in two: the checks every hit gets after its
+        exception phrases."""
         text = norm.text
-        if hit.rule in self._contextual and _in_context(hit, text, self.rules[hit.rule]):
+        if hit.rule in self._contextual and _in_context(hit, norm, self.rules[hit.rule]):
+            return True
+        if _negated(hit, norm):
             return True
         # only a hit that starts or ends with an ASCII letter or digit can split a word
         return (text[hit.start] < "\x80" or text[hit.end - 1] < "\x80") and _splits_word(
@@ -442,13 +501,16 @@ class RuleSet:
             decide(Severity.REVIEW if m.reason else m.severity for m in matches), tuple(matches)
         )
 
-    def _excused(self, hit: _Hit, starts: dict[int, int]) -> bool:
-        """Whether an exception occurrence of the hit's rule covers the hit's core."""
+    def _excused(self, hit: _Hit, starts: dict[int, int], norm: NormalizedText) -> bool:
+        """Whether an exception occurrence of the hit's rule, on the hit's lines, covers
+        the hit's core."""
         begin, end = hit.core_span
-        low = max(0, end - self._max_exception)
+        first, last = norm.line_bounds(hit.start, hit.end)
+        low = max(first, end - self._max_exception)
         if len(starts) < begin + 1 - low:  # fewer exception occurrences than places to try
-            return any(low <= start <= begin and stop >= end for start, stop in starts.items())
-        return any(starts.get(start, -1) >= end for start in range(low, begin + 1))
+            return any(low <= start <= begin and end <= stop <= last
+                       for start, stop in starts.items())
+        return any(end <= starts.get(start, -1) <= last for start in range(low, begin + 1))
 
     def _to_matches(self, hits: list[_Hit], norm: NormalizedText) -> list[Match]:
         if not hits:
@@ -501,21 +563,49 @@ def _line_break(norm: NormalizedText, index: int) -> bool:
     return any(c.isspace() for c in dropped)
 
 
-def compile_pattern(pattern: str) -> Any:
-    """A rule pattern compiled for matching: macros expanded, RE2 options set."""
-    return re2.compile(expand_macros(pattern), re2_options())
+def compile_pattern(pattern: str, lexicons: dict[str, str] | None = None) -> Any:
+    """A rule pattern compiled for matching: macros and lexicons (name to alternation, as
+    ``lexicon_expressions`` gives them) expanded, RE2 options set."""
+    return re2.compile(expand_macros(pattern, lexicons), re2_options())
 
 
-def _in_context(hit: _Hit, text: str, rule: CompiledRule) -> bool:
+def lexicon_expressions(
+    lexicons: Iterable[LexiconSpec], normalizer: Normalizer
+) -> dict[str, str]:
+    """Each lexicon's terms as one RE2 alternation, by lexicon id: folded like phrases,
+    longest first (so 慢性胃炎 is preferred to 胃炎), duplicates once."""
+    expressions: dict[str, str] = {}
+    for lexicon in lexicons:
+        keys = {k for k in (normalizer.fold(t) for t in lexicon.terms) if k}
+        ordered = sorted(keys, key=lambda k: (-len(k), k))
+        expressions[lexicon.id] = "(?:" + "|".join(re.escape(k) for k in ordered) + ")"
+    return expressions
+
+
+def _negated(hit: _Hit, norm: NormalizedText) -> bool:
+    """Whether a negation cue governs the hit: it ends at most ``NEGATION_REACH``
+    characters before the hit, in the same clause and on the same line, with nothing
+    between that starts a new predicate or subject."""
+    first, _ = norm.line_bounds(hit.start, hit.end)
+    low = max(first, hit.start - _NEGATION_LOOKBACK)
+    if hit.start - low < 2:
+        return False
+    return _NEGATED.search(norm.text[low : hit.start]) is not None
+
+
+def _in_context(hit: _Hit, norm: NormalizedText, rule: CompiledRule) -> bool:
     """Whether a match of one of the rule's exception patterns covers the hit's core.
 
     Searched in a window from ``CONTEXT_WINDOW`` characters before the core to as many
-    after it (a slice, so a long text costs no more per hit than a short one); a match
-    that starts too late to cover the core ends the search for that pattern.
+    after it, within the lines the hit lies on (a slice, so a long text costs no more per
+    hit than a short one); a match that starts too late to cover the core ends the search
+    for that pattern.
     """
+    text = norm.text
+    first, last = norm.line_bounds(hit.start, hit.end)
     begin, end = hit.core_span
-    low = max(0, begin - CONTEXT_WINDOW)
-    window = text[low : min(len(text), end + CONTEXT_WINDOW)]
+    low = max(first, begin - CONTEXT_WINDOW)
+    window = text[low : min(last, end + CONTEXT_WINDOW)]
     begin, end = begin - low, end - low
     for regex in rule.exception_patterns:
         position = 0
@@ -601,6 +691,7 @@ def ruleset_version(
     categories: Sequence[CategorySpec],
     rules: Sequence[RuleSpec],
     industries: Sequence[IndustrySpec] = (),
+    lexicons: Sequence[LexiconSpec] = (),
 ) -> str:
     """A content hash of a rule set: the same rules give the same version, however laid out."""
     canonical: dict[str, Any] = {
@@ -615,6 +706,11 @@ def ruleset_version(
     if industries:
         canonical["industries"] = sorted(
             (i.model_dump(mode="json") for i in industries), key=lambda i: i["id"]
+        )
+    if lexicons:
+        canonical["lexicons"] = sorted(
+            (x.model_dump(mode="json", exclude_defaults=True) for x in lexicons),
+            key=lambda x: x["id"],
         )
     blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -6,7 +6,9 @@ duplicate keys, unknown keys, missing fields, wrong types, empty phrases, phrase
 normalise to nothing, duplicate rule and category ids, unknown categories and
 severities, patterns and exception patterns RE2 cannot compile (with RE2's reason) or
 that match empty text, exceptions that cannot excuse any hit of their rule, duplicate
-industry ids and industries a rule names that no file declares.
+industry ids and industries a rule names that no file declares, duplicate lexicon ids,
+lexicon names that are macros, terms that normalise to nothing, and patterns naming a
+lexicon no file declares.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from rules.engine import CORE_GROUP, RuleSet, compile_pattern
+from rules.engine import CORE_GROUP, RuleSet, compile_pattern, lexicon_expressions
 from rules.normalize import Normalizer
-from rules.schema import CategorySpec, IndustrySpec, RuleFile, RuleSpec
+from rules.schema import (
+    PATTERN_MACROS,
+    CategorySpec,
+    IndustrySpec,
+    LexiconSpec,
+    RuleFile,
+    RuleSpec,
+    references,
+)
 from worker.errors import RuleError, RuleProblem
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
@@ -162,8 +172,11 @@ def _parse_file(path: Path, display: str, problems: list[RuleProblem]) -> _Parse
     return _Parsed(display, model, lines)
 
 
-_ITEM_SPECS: tuple[tuple[str, type[CategorySpec | IndustrySpec | RuleSpec]], ...] = (
-    ("categories", CategorySpec), ("industries", IndustrySpec), ("rules", RuleSpec),
+_ITEM_SPECS: tuple[
+    tuple[str, type[CategorySpec | IndustrySpec | LexiconSpec | RuleSpec]], ...
+] = (
+    ("categories", CategorySpec), ("industries", IndustrySpec), ("lexicons", LexiconSpec),
+    ("rules", RuleSpec),
 )
 
 
@@ -185,7 +198,7 @@ def _salvage(display: str, data: dict[Any, Any], lines: _LineMap) -> _Parsed:
                 entry: Any = spec.model_validate(item)
             except ValidationError:
                 ident = item.get("id") if isinstance(item, dict) else None
-                if spec is RuleSpec or not isinstance(ident, str):
+                if spec in (RuleSpec, LexiconSpec) or not isinstance(ident, str):
                     continue
                 entry = spec.model_construct(id=ident.strip())
             index[(key, j)] = len(kept[key])
@@ -197,7 +210,8 @@ def _salvage(display: str, data: dict[Any, Any], lines: _LineMap) -> _Parsed:
         elif path[:2] in index:
             renumbered.lines[(path[0], index[path[:2]], *path[2:])] = line
     model = RuleFile.model_construct(categories=kept["categories"],
-                                     industries=kept["industries"], rules=kept["rules"])
+                                     industries=kept["industries"],
+                                     lexicons=kept["lexicons"], rules=kept["rules"])
     return _Parsed(display, model, renumbered)
 
 
@@ -212,7 +226,7 @@ def _declared(
     """The ids declared under ``key`` in every file, each with where it was first declared."""
     seen: dict[str, str] = {}
     for p in parsed:
-        items: list[CategorySpec | IndustrySpec] = getattr(p.model, key)
+        items: list[CategorySpec | IndustrySpec | LexiconSpec] = getattr(p.model, key)
         for i, item in enumerate(items):
             line = p.lines.line((key, i, "id"))
             if item.id in seen:
@@ -232,11 +246,19 @@ def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
     normalizer = Normalizer()
     categories = _declared(parsed, "categories", "category", problems)
     industries = _declared(parsed, "industries", "industry", problems)
+    _declared(parsed, "lexicons", "lexicon", problems)
+    lexicons: list[LexiconSpec] = []
+    for p in parsed:
+        for i, lexicon in enumerate(p.model.lexicons):
+            lexicons.append(lexicon)
+            for line, message in _check_lexicon(lexicon, normalizer, p.lines, i):
+                problems.append(RuleProblem(p.file, line, message))
+    expressions = lexicon_expressions(lexicons, normalizer)
     rule_ids: dict[str, str] = {}
     for p in parsed:
         for i, rule in enumerate(p.model.rules):
             for line, message in _check_rule(
-                rule, normalizer, set(categories), set(industries), p.lines, i
+                rule, normalizer, set(categories), set(industries), p.lines, i, expressions
             ):
                 problems.append(RuleProblem(p.file, line, message))
             line = p.lines.line(("rules", i, "id"))
@@ -252,14 +274,41 @@ def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
                 rule_ids[rule.id] = f"{p.file}:{line}"
 
 
+def _check_lexicon(
+    lexicon: LexiconSpec, normalizer: Normalizer, lines: _LineMap, index: int
+) -> Iterator[tuple[int | None, str]]:
+    def at(*path: str | int) -> int | None:
+        return lines.line(("lexicons", index, *path))
+
+    if lexicon.id in PATTERN_MACROS:
+        yield at("id"), f"lexicon {lexicon.id!r}: the name of a pattern macro; choose another"
+    seen: dict[str, str] = {}
+    for j, term in enumerate(lexicon.terms):
+        key = normalizer.fold(term)
+        if not key:
+            yield at("terms", j), f"lexicon {lexicon.id!r}: term {term!r} is only separators"
+        elif key in seen:
+            yield (at("terms", j),
+                   f"lexicon {lexicon.id!r}: term {term!r} repeats {seen[key]!r}")
+        else:
+            seen[key] = term
+
+
 def _compile(
-    rule: RuleSpec, key: str, patterns: list[str], at: Any
+    rule: RuleSpec, key: str, patterns: list[str], at: Any, expressions: dict[str, str]
 ) -> Iterator[tuple[int | None, str] | Any]:
     """Compile each pattern, yielding a compiled regex or a located problem."""
     label = "pattern" if key == "patterns" else "exception pattern"
     for j, pattern in enumerate(patterns):
+        unknown = sorted({name for name in references(pattern)
+                          if name not in expressions and name not in PATTERN_MACROS})
+        if unknown:
+            known = ", ".join(sorted([*PATTERN_MACROS, *expressions]))
+            yield (at(key, j), f"rule {rule.id!r}: {label} {pattern!r} names unknown lexicon "
+                   f"{', '.join(unknown)} (known: {known})")
+            continue
         try:
-            regex = compile_pattern(pattern)
+            regex = compile_pattern(pattern, expressions)
         except re2.error as exc:
             reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
             yield (at(key, j), f"rule {rule.id!r}: {label} {pattern!r} does not compile: {reason}")
@@ -280,7 +329,7 @@ def _compile(
 
 def _check_rule(
     rule: RuleSpec, normalizer: Normalizer, categories: set[str], industries: set[str],
-    lines: _LineMap, index: int,
+    lines: _LineMap, index: int, expressions: dict[str, str],
 ) -> Iterator[tuple[int | None, str]]:
     def at(*path: str | int) -> int | None:
         return lines.line(("rules", index, *path))
@@ -316,12 +365,12 @@ def _check_rule(
             yield at("phrases", j), f"rule {rule.id!r}: phrase {phrase!r} is only separators"
         folded.append(key)
     compiled = []
-    for item in _compile(rule, "patterns", rule.patterns, at):
+    for item in _compile(rule, "patterns", rule.patterns, at, expressions):
         if isinstance(item, tuple):
             yield item
         else:
             compiled.append(item)
-    for item in _compile(rule, "exception_patterns", rule.exception_patterns, at):
+    for item in _compile(rule, "exception_patterns", rule.exception_patterns, at, expressions):
         if isinstance(item, tuple):
             yield item
     for j, exception in enumerate(rule.exceptions):
@@ -359,7 +408,9 @@ def load_ruleset(directory: Path | str) -> RuleSet:
         raise RuleError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     categories: list[CategorySpec] = [c for p in parsed for c in p.model.categories]
     industries: list[IndustrySpec] = [i for p in parsed for i in p.model.industries]
+    lexicons: list[LexiconSpec] = [x for p in parsed for x in p.model.lexicons]
     rules: list[RuleSpec] = [r for p in parsed for r in p.model.rules]
     if not rules:
         raise RuleError([RuleProblem(str(root), None, "the rule set has no rules")])
-    return RuleSet.build(categories, rules, sources=[str(p) for p in files], industries=industries)
+    return RuleSet.build(categories, rules, sources=[str(p) for p in files],
+                         industries=industries, lexicons=lexicons)

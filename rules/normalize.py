@@ -42,9 +42,10 @@ and the offset map is built with numpy, so the per-character work runs in C.
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -198,6 +199,27 @@ class NormalizedText:
     def ends(self) -> npt.NDArray[np.int64]:
         """``origin_end``, filled in when the fold kept one source character per output."""
         return self.origin + 1 if self.origin_end is None else self.origin_end
+
+    @cached_property
+    def line_starts(self) -> list[int]:
+        """The normalised offsets where a line of the original text starts (after a line
+        break, which the fold drops), in order; empty for a one-line text."""
+        if "\n" not in self.original:
+            return []
+        breaks = [i for i, ch in enumerate(self.original) if ch == "\n"]
+        starts = np.searchsorted(self.origin, np.asarray(breaks, dtype=np.int64), side="right")
+        return sorted({int(s) for s in starts if 0 < s < len(self.text)})
+
+    def line_bounds(self, start: int, end: int) -> tuple[int, int]:
+        """The normalised span of the lines that ``[start, end)`` lies on: context checks
+        look no further, so that no exception reaches across an OCR line."""
+        starts = self.line_starts
+        if not starts:
+            return 0, len(self.text)
+        first = bisect.bisect_right(starts, start) - 1
+        last = bisect.bisect_right(starts, max(start, end - 1))
+        return (starts[first] if first >= 0 else 0,
+                starts[last] if last < len(starts) else len(self.text))
 
     def gap_before(self, index: int) -> bool:
         """Whether dropped separators (or the text's start) lie before normalised ``index``."""

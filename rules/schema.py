@@ -1,4 +1,4 @@
-"""The rule-file format, as pydantic models. The JSON Schema for editors is generated from these.
+r"""The rule-file format, as pydantic models. The JSON Schema for editors is generated from these.
 
 A rule folder holds YAML files; each may declare ``categories`` and ``rules``::
 
@@ -20,6 +20,11 @@ A rule folder holds YAML files; each may declare ``categories`` and ``rules``::
 A file may also declare ``industries`` (``id`` and ``name``); a rule may then name the
 industries it is limited to (``industries``) or exempt in (``exempt_industries``).
 
+A file may declare ``lexicons``: named classes of terms (diseases, efficacy verbs, return
+words ...). A pattern names one in braces, ``{efficacy_verb}\p{Han}{0,6}{disease}``, and it
+stands for any of its terms (normalised like phrases, longest first), so an editor extends
+a lexicon without touching the patterns that use it.
+
 Phrases and exceptions are written as people read them; they are normalised the same
 way as the OCR text (full-width to half-width, lower case, traditional to simplified,
 separators removed). Patterns are RE2 expressions run on that normalised text; they
@@ -30,6 +35,8 @@ is what is reported).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,15 +59,21 @@ PATTERN_MACROS: dict[str, str] = {
 }
 
 
-def expand_macros(pattern: str) -> str:
-    """``pattern`` with every ``{name}`` of ``PATTERN_MACROS`` replaced by its expression.
+#: A name in braces inside a pattern: a macro or a lexicon. RE2 reads a brace not followed
+#: by digits as a literal, so the names cannot clash with repetition counts such as ``{2,4}``.
+REFERENCE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
-    RE2 reads a brace not followed by digits as a literal, so the names cannot clash
-    with repetition counts such as ``{2,4}``.
-    """
-    for name, expression in PATTERN_MACROS.items():
-        pattern = pattern.replace("{" + name + "}", expression)
-    return pattern
+
+def expand_macros(pattern: str, lexicons: Mapping[str, str] | None = None) -> str:
+    """``pattern`` with every ``{name}`` of ``PATTERN_MACROS`` (and of ``lexicons``, name to
+    RE2 alternation) replaced by its expression; unknown names are left as written."""
+    table = PATTERN_MACROS if not lexicons else {**lexicons, **PATTERN_MACROS}
+    return REFERENCE.sub(lambda m: table.get(m.group(1), m.group(0)), pattern)
+
+
+def references(pattern: str) -> list[str]:
+    """The names a pattern refers to in braces (macros and lexicons), in order."""
+    return REFERENCE.findall(pattern)
 
 
 class Severity(StrEnum):
@@ -100,6 +113,22 @@ class IndustrySpec(_Strict):
     )
     name: str = Field(min_length=1, description="Human-readable name, e.g. 化妆品.")
     description: str = Field(default="", description="What ads the industry covers.")
+
+
+class LexiconSpec(_Strict):
+    """A named class of terms that patterns use by name (``{disease}``)."""
+
+    id: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", max_length=64,
+        description="The name patterns use in braces, e.g. `disease` for `{disease}`.",
+    )
+    name: str = Field(min_length=1, description="Human-readable name, e.g. 疾病.")
+    description: str = Field(default="", description="What the terms have in common.")
+    source: str = Field(default="", description="Where the terms come from (a public list).")
+    terms: list[str] = Field(
+        min_length=1, description="The terms, written as people read them; matched after "
+        "normalisation, like phrases.",
+    )
 
 
 class RuleSpec(_Strict):
@@ -153,4 +182,5 @@ class RuleFile(_Strict):
 
     categories: list[CategorySpec] = Field(default_factory=list)
     industries: list[IndustrySpec] = Field(default_factory=list)
+    lexicons: list[LexiconSpec] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)

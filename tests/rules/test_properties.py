@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules import RuleSet, load_ruleset
-from rules.engine import CompiledRule
+from rules.engine import NEGATION_CUES, CompiledRule
 from tests.conftest import CATEGORIES, SMALL_RULES
 from worker.settings import SHIPPED_RULES_DIR
 
@@ -54,9 +54,10 @@ RULESETS = {"small": small, "shipped": shipped}
 
 @cache
 def safe_alphabet(name: str) -> str:
-    """Surrounding characters that occur in no phrase, exception or pattern of the set."""
+    """Surrounding characters that occur in no phrase, exception or pattern of the set, and
+    cannot start a negation (a claim after 并非 or 不能 is denied, not made)."""
     ruleset = RULESETS[name]()
-    used: set[str] = set()
+    used: set[str] = {cue[0] for cue in NEGATION_CUES}
     for rule in ruleset.rules:
         for text in [*rule.phrases, *rule.exceptions, *rule.spec.patterns]:
             used.update(text)
