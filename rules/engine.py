@@ -244,8 +244,13 @@ class RuleSet:
     _skipped: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
     #: Rules with exception patterns (the others skip the context search).
     _contextual: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
-    #: Rules limited to some industries: ``review`` in an ad that declares none.
+    #: Rules limited to some industries or with review industries: ``review`` in an ad
+    #: that declares none.
     _scoped: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+    #: Per industry, the rules whose hits are ``review`` in its ads (``review_industries``).
+    _review_in: dict[str, frozenset[int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     #: Near-miss variants (one character dropped): automaton and, per key, (rule, phrase
     #: as written, index of the dropped character, phrase length).
     _variants: Any = field(default=None, repr=False, compare=False)
@@ -316,7 +321,13 @@ class RuleSet:
             sources=tuple(sources),
             industries={i.id: i for i in industries},
             lexicons={lexicon.id: lexicon for lexicon in lexicons},
-            _scoped=frozenset(i for i, r in enumerate(compiled) if r.spec.industries),
+            _scoped=frozenset(i for i, r in enumerate(compiled)
+                              if r.spec.industries or r.spec.review_industries),
+            _review_in={
+                i.id: frozenset(k for k, r in enumerate(compiled)
+                                if i.id in r.spec.review_industries)
+                for i in industries
+            },
             _skipped={
                 i.id: frozenset(k for k, r in enumerate(compiled) if not r.applies_to(i.id))
                 for i in industries
@@ -373,11 +384,12 @@ class RuleSet:
             found = self._near_misses(norm, industry, exact)
             if found:
                 exact = sorted([*exact, *found], key=lambda m: (m.start, -m.end, m.rule))
-        if industry is None and self._scoped and exact:
-            # a claim unlawful only for some industries, in an ad that says none: a person
-            # decides whether the ad sells one of them
-            scoped = {self.rules[i].spec.id for i in self._scoped}
-            exact = [replace(m, severity=Severity.REVIEW) if m.rule in scoped else m
+        # A claim unlawful only for some industries, in an ad that says none, and a claim
+        # that an industry's ads may lawfully make: a person decides.
+        softened = self._scoped if industry is None else self._review_in.get(industry)
+        if softened and exact:
+            ids = {self.rules[i].spec.id for i in softened}
+            exact = [replace(m, severity=Severity.REVIEW) if m.rule in ids else m
                      for m in exact]
         return exact
 

@@ -340,7 +340,7 @@ def _check_rule(
             at("category"),
             f"rule {rule.id!r}: unknown category {rule.category!r} (known: {known})",
         )
-    for key in ("industries", "exempt_industries"):
+    for key in ("industries", "exempt_industries", "review_industries"):
         for j, industry in enumerate(getattr(rule, key)):
             if industry not in industries:
                 known = ", ".join(sorted(industries)) or "none declared"
@@ -353,6 +353,12 @@ def _check_rule(
         yield (
             at("exempt_industries"),
             f"rule {rule.id!r}: {', '.join(sorted(overlap))} both limited to and exempt",
+        )
+    overlap = set(rule.review_industries) & set(rule.exempt_industries)
+    if overlap:
+        yield (
+            at("review_industries"),
+            f"rule {rule.id!r}: {', '.join(sorted(overlap))} both review and exempt",
         )
     if not rule.phrases and not rule.patterns:
         yield at(), f"rule {rule.id!r} has neither phrases nor patterns"

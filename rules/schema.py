@@ -170,6 +170,12 @@ class RuleSpec(_Strict):
         description="Industries whose ads the rule does not apply to (e.g. `medical` for "
         "治疗, which a licensed medical ad may say).",
     )
+    review_industries: list[str] = Field(
+        default_factory=list,
+        description="Industries whose ads get the rule's hits as `review`, not its severity: "
+        "where the claim can be lawful and a person decides (e.g. `medical` for 治疗高血压). "
+        "A rule that names any also judges an ad that declares no industry as `review`.",
+    )
     description: str = Field(default="", description="Why the rule exists, for reviewers.")
     reference: str = Field(default="", description="The legal basis, e.g. 《广告法》第九条.")
     enabled: bool = Field(
