@@ -25,7 +25,9 @@ Patterns may name *lexicons* (term classes declared in the rule files) in braces
 the other, compiled into the same RE2 pass.
 
 A rule limited to some industries still judges an ad that declares none, as ``review``:
-the claim may be unlawful for what the ad sells, and a person decides.
+the claim may be unlawful for what the ad sells, and a person decides; unless it is
+``declared_only`` (words ordinary anywhere but in those industries' ads), when it judges
+declared ads alone. A rule's ``review_industries`` get its hits as ``review``.
 
 With ``near_miss=True`` the text is also searched for what OCR makes of a claim, in the
 ways the engine was measured to fail: a reject phrase of more than ``NEAR_MISS_MIN``
@@ -242,6 +244,8 @@ class RuleSet:
     _max_exception: int = field(default=0, repr=False, compare=False)
     _rejects: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     _skipped: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
+    #: The rules an ad that declares no industry skips (``declared_only``); None: none.
+    _skipped_undeclared: frozenset[int] | None = field(default=None, repr=False, compare=False)
     #: Rules with exception patterns (the others skip the context search).
     _contextual: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     #: Rules limited to some industries or with review industries: ``review`` in an ad
@@ -323,6 +327,9 @@ class RuleSet:
             lexicons={lexicon.id: lexicon for lexicon in lexicons},
             _scoped=frozenset(i for i, r in enumerate(compiled)
                               if r.spec.industries or r.spec.review_industries),
+            _skipped_undeclared=frozenset(
+                i for i, r in enumerate(compiled) if r.spec.declared_only
+            ) or None,
             _review_in={
                 i.id: frozenset(k for k, r in enumerate(compiled)
                                 if i.id in r.spec.review_industries)
@@ -484,8 +491,10 @@ class RuleSet:
         return kept
 
     def _skipped_for(self, industry: str | None) -> frozenset[int] | None:
-        """The rules an ad of ``industry`` skips (None: undeclared, every rule applies)."""
-        return None if industry is None else self._skipped.get(industry, frozenset())
+        """The rules an ad of ``industry`` skips (None: no rule skipped)."""
+        if industry is None:
+            return self._skipped_undeclared
+        return self._skipped.get(industry, frozenset())
 
     def _in_context_or_word(self, hit: _Hit, norm: NormalizedText) -> bool:
         """Whether an exception pattern of the hit's rule covers it, a negation governs it,

@@ -354,6 +354,9 @@ def _check_rule(
             at("exempt_industries"),
             f"rule {rule.id!r}: {', '.join(sorted(overlap))} both limited to and exempt",
         )
+    if rule.declared_only and not rule.industries:
+        yield (at("declared_only"),
+               f"rule {rule.id!r}: declared_only needs the industries it is limited to")
     overlap = set(rule.review_industries) & set(rule.exempt_industries)
     if overlap:
         yield (

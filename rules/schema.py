@@ -170,6 +170,13 @@ class RuleSpec(_Strict):
         description="Industries whose ads the rule does not apply to (e.g. `medical` for "
         "治疗, which a licensed medical ad may say).",
     )
+    declared_only: bool = Field(
+        default=False,
+        description="With `industries`: the rule judges only ads that declare one of them, "
+        "never an ad that declares no industry (for words that are ordinary anywhere else, "
+        "such as 医疗 outside a cosmetics ad). Without it, an ad that declares none gets the "
+        "rule's hits as `review`.",
+    )
     review_industries: list[str] = Field(
         default_factory=list,
         description="Industries whose ads get the rule's hits as `review`, not its severity: "
