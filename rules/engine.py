@@ -96,6 +96,7 @@ _CONFUSION_TABLE = str.maketrans(OCR_CONFUSIONS)
 NEGATION_CUES = (
     "不能", "不可", "不得", "不应", "不宜", "不要", "不是", "并非", "绝非", "而非", "并不",
     "不代表", "不等于", "不承诺", "不保证", "不宣称", "不作为", "不用于", "不适用", "不属于",
+    "不算", "称不上", "谈不上", "算不上",
     "不具有", "不具备", "没有", "无法", "严禁", "禁止", "切勿", "请勿", "不准", "谨防", "警惕",
 )
 #: How many characters of the same clause may stand between a cue and the claim it denies
@@ -391,9 +392,7 @@ class RuleSet:
             found = self._near_misses(norm, industry, exact)
             if found:
                 exact = sorted([*exact, *found], key=lambda m: (m.start, -m.end, m.rule))
-        # A claim unlawful only for some industries, in an ad that says none, and a claim
-        # that an industry's ads may lawfully make: a person decides.
-        softened = self._scoped if industry is None else self._review_in.get(industry)
+        softened = self._softened(industry)
         if softened and exact:
             ids = {self.rules[i].spec.id for i in softened}
             exact = [replace(m, severity=Severity.REVIEW) if m.rule in ids else m
@@ -441,12 +440,20 @@ class RuleSet:
         ]
         return [replace(m, reason=NEAR_MISS) for m in found]
 
+    def _softened(self, industry: str | None) -> frozenset[int] | None:
+        """The rules whose hits are ``review`` in an ad of ``industry``: a claim unlawful
+        only for some industries in an ad that says none, and a claim that the industry's
+        ads may lawfully make. A person decides."""
+        return self._scoped if industry is None else self._review_in.get(industry)
+
     def _match_exact(self, norm: NormalizedText, industry: str | None) -> list[Match]:
         self.check_industry(industry)
         skipped = self._skipped_for(industry)
         if not norm.text:
             return []
-        return self._to_matches(_drop_contained(self._hits(norm, skipped), self._rejects), norm)
+        softened = self._softened(industry)
+        rejects = self._rejects - softened if softened else self._rejects
+        return self._to_matches(_drop_contained(self._hits(norm, skipped), rejects), norm)
 
     def _hits(self, norm: NormalizedText, skipped: frozenset[int] | None) -> list[_Hit]:
         """Every hit in the normalised text that survives its rule's exceptions."""

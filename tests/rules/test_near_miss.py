@@ -40,7 +40,8 @@ def test_when_ocr_drops_or_confuses_a_character_then_the_claim_is_a_near_miss(
 
 
 def test_a_confused_character_in_a_pattern_claim_is_a_near_miss() -> None:
-    judgement = shipped().judge("7天限治痘痘", near_miss=True)
+    # 7天根治 read as 7天限治 (治痘痘 after it would be an exact disease claim of its own)
+    judgement = shipped().judge("7天限治，效果好", near_miss=True)
     assert judgement.decision is Decision.REVIEW
     assert "medical.speed" in {m.rule for m in judgement.matches if m.reason == NEAR_MISS}
 
