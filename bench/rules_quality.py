@@ -16,6 +16,14 @@ Three measurements of one rule folder, in one run:
    2,000 texts of each source, a seeded sample. Targets: <= 1.5% flagged, <= 0.3%
    rejected. The rules that fire most and example flagged sentences are listed.
 3. Matcher speed against a ``phrase in text`` loop: ``bench/matching.py``'s measurement.
+4. Recall on phrases market regulators fined (``bench/claims.py``): the development set
+   ``shared/benchmarks/enforcement-cases.json`` and ``bench/data/enforcement-extra.json``,
+   each phrase judged as an ad of its industry and again with none declared, by area and
+   by kind (words alone, context). Targets on the development set: words-alone phrases
+   flagged >= 95%, all >= 80%.
+5. Real ad copy across domains (``bench/claims.py``), when its files are in the cache:
+   flag and reject rates by domain, what fired, and the labelled share (flags a reviewer
+   wants >= 80%, clean sentences rejected <= 0.3%).
 
 Run: ``.venv/bin/python bench/rules_quality.py [--rules DIR] [--json] [--check]``.
 Exit status 0 however the figures come out (``--check``: 1 when a target is missed);
@@ -42,6 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import claims  # noqa: E402
 from rules import Decision, Match, RuleSet, load_ruleset  # noqa: E402
 from rules.loader import RuleError  # noqa: E402
 from worker.settings import SHIPPED_RULES_DIR  # noqa: E402
@@ -74,6 +83,10 @@ TARGETS: dict[str, float] = {
     "ordinary_rejected_max": 0.003,
     "speedup_min": 20.0,
     "load_s_max": 2.0,
+    "cases_words_alone_flagged_min": 0.95,
+    "cases_flagged_min": 0.80,
+    "ad_copy_flags_wanted_min": 0.80,
+    "ad_copy_clean_rejected_max": 0.003,
 }
 
 # --- People's Daily: tagged lines back to plain text -------------------------------------
@@ -383,6 +396,22 @@ def missed_targets(report: dict[str, Any]) -> list[str]:
                     f"ordinary text rejected {ordinary['rejected_rate']:.2%} "
                     f"> {t['ordinary_rejected_max']:.1%}"
                 )
+    cases = (report.get("cases") or {}).get("development")
+    if cases:
+        wa, every = cases["words_alone"]["rate"], cases["all"]["rate"]
+        if wa < t["cases_words_alone_flagged_min"]:
+            missed.append(f"fined words-alone phrases flagged {wa:.1%} "
+                          f"< {t['cases_words_alone_flagged_min']:.0%}")
+        if every < t["cases_flagged_min"]:
+            missed.append(f"fined phrases flagged {every:.1%} < {t['cases_flagged_min']:.0%}")
+    labelled = (report.get("ad_copy") or {}).get("labelled") or {}
+    if labelled.get("flags"):
+        if labelled["flags_wanted_rate"] < t["ad_copy_flags_wanted_min"]:
+            missed.append(f"ad-copy flags a reviewer wants {labelled['flags_wanted_rate']:.1%} "
+                          f"< {t['ad_copy_flags_wanted_min']:.0%}")
+        if labelled["clean_rejected_rate"] > t["ad_copy_clean_rejected_max"]:
+            missed.append(f"clean ad copy rejected {labelled['clean_rejected_rate']:.2%} "
+                          f"> {t['ad_copy_clean_rejected_max']:.1%}")
     speed = report.get("speed")
     if speed is not None:
         if speed["speedup"] < t["speedup_min"]:
@@ -510,9 +539,69 @@ def render(report: dict[str, Any]) -> str:
                 f"   speed-up: {speed['speedup']:.1f}x   target >= 20x  "
                 f"{_verdict(speed['speedup'] >= t['speedup_min'])}"]
 
+    out += _render_cases(report.get("cases"))
+    out += _render_ad_copy(report.get("ad_copy"))
     missed = report["missed_targets"]
     out += ["", f"targets missed: {len(missed)}"] + [f"   {line}" for line in missed]
     return "\n".join(out)
+
+
+def _render_cases(cases: dict[str, Any] | None) -> list[str]:
+    if not cases:
+        return []
+    t = TARGETS
+    out = ["", "4. Recall on phrases market regulators fined (judged as an ad of the case's "
+               "industry; 'none': no industry declared)"]
+    for name, c in cases.items():
+        if "error" in c:
+            out += [f"   {name}: not measured: {c['error']}"]
+            continue
+        out += ["", f"   {name} set: {c['n']} phrases ({c['path']})",
+                f"   {'kind':<20}{'phrases':>8}{'flagged':>9}{'rate':>8}{'none':>8}   target"]
+        goals = {"words_alone": t["cases_words_alone_flagged_min"], "all": t["cases_flagged_min"]}
+        for kind in ("words_alone", "context", "all"):
+            k = c[kind]
+            goal = goals.get(kind) if name == "development" else None
+            tail = f">= {goal:.0%}  {_verdict(k['rate'] >= goal)}" if goal else ""
+            out.append(f"   {kind:<20}{k['n']:>8}{k['flagged']:>9}{k['rate']:>8.1%}"
+                       f"{k['rate_no_industry']:>8.1%}   {tail}")
+        out += [f"   {'by area':<20}"]
+        for area, k in c["by_area"].items():
+            out.append(f"   {area:<20}{k['n']:>8}{k['flagged']:>9}{k['rate']:>8.1%}"
+                       f"{k['rate_no_industry']:>8.1%}")
+        out += [f"   not flagged ({len(c['missed'])}):"]
+        for m in c["missed"]:
+            out.append(f"     [{m['area']}/{m['industry']}/{m['kind']}] {m['phrase']}")
+    return out
+
+
+def _render_ad_copy(ad_copy: dict[str, Any] | None) -> list[str]:
+    if not ad_copy:
+        return []
+    out = ["", "5. Real ad copy across domains (sentences, no industry declared)"]
+    if "error" in ad_copy:
+        return [*out, f"   not measured: {ad_copy['error']}"]
+    out.append(f"   {'domain':<44}{'sentences':>10}{'flagged':>9}{'rate':>8}{'rejected':>10}{'rate':>8}")
+    for d in ad_copy["by_domain"].values():
+        out.append(f"   {d['name']:<44}{d['n']:>10}{d['flagged']:>9}{d['flagged_rate']:>8.1%}"
+                   f"{d['rejected']:>10}{d['rejected_rate']:>8.2%}")
+    for domain, d in ad_copy["by_domain"].items():
+        out += ["", f"   {domain}: what fired"]
+        for r in d["top_rules"]:
+            texts = "  ".join(f"{text}×{count}" for text, count in r["matched"])
+            out.append(f"     {r['rule']:<34}{r['hits']:>5}   {texts}")
+        for e in d["examples"]:
+            out.append(f"       {e['decision']:<7}{e['text']}")
+    lab = ad_copy["labelled"]
+    if lab["sentences"]:
+        out += ["", f"   labelled by a careful reader: {lab['sentences']} sentences",
+                f"   flags a reviewer wants: {lab['flags_wanted_rate']:.1%} of {lab['flags']}"
+                f"   target >= 80%  {_verdict(lab['flags_wanted_rate'] >= 0.8)}",
+                f"   clean sentences rejected: {lab['clean_rejected']} of {lab['clean']} "
+                f"({lab['clean_rejected_rate']:.2%})   target <= 0.3%  "
+                f"{_verdict(lab['clean_rejected_rate'] <= 0.003)}",
+                f"   violations flagged: {lab['violations_flagged_rate']:.1%} of {lab['violations']}"]
+    return out
 
 
 def describe(ruleset: RuleSet, directory: Path) -> dict[str, Any]:
@@ -534,6 +623,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sentences", type=int, default=2000, help="ordinary texts per source")
     parser.add_argument("--examples", type=int, default=40, help="flagged examples shown")
     parser.add_argument("--skip-speed", action="store_true", help="leave out the matcher speed")
+    parser.add_argument("--cases", type=Path, default=claims.DEV_CASES,
+                        help="enforcement-cases.json (the development set)")
+    parser.add_argument("--extra-cases", type=Path, default=claims.EXTRA_CASES,
+                        help="more fined phrases from other public reports")
+    parser.add_argument("--ad-copy", type=Path, default=CACHE_DIR / "ad-copy",
+                        help="folder of iflytek.txt, taobao.txt, advertisegen.txt")
+    parser.add_argument("--ad-copy-sentences", type=int, default=2000,
+                        help="ad-copy sentences per domain")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -566,6 +663,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["near_miss"] = near_miss_cost(ruleset, samples)
     except (RuntimeError, OSError, tarfile.TarError) as exc:
         report["ordinary"] = {"error": str(exc)}
+    report["cases"] = {}
+    for name, path in (("development", args.cases), ("extra", args.extra_cases)):
+        try:
+            report["cases"][name] = {"path": str(path),
+                                     **claims.enforcement_recall(ruleset, claims.load_cases(path))}
+        except (OSError, ValueError, KeyError) as exc:
+            report["cases"][name] = {"error": str(exc)}
+    samples_ad = claims.ad_copy_samples(args.ad_copy.expanduser(), args.ad_copy_sentences)
+    if samples_ad:
+        report["ad_copy"] = claims.ad_copy_flags(ruleset, samples_ad, claims.load_labels())
+    else:
+        report["ad_copy"] = {"error": f"no ad-copy files in {args.ad_copy} (see README)"}
     if not args.skip_speed:
         report["speed"] = matcher_speed()
     report["missed_targets"] = missed_targets(report)

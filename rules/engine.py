@@ -660,18 +660,26 @@ def _splits_word(norm: NormalizedText, start: int, end: int) -> bool:
     """Whether the hit ``[start, end)`` cuts an ASCII word or number in two.
 
     Letters join letters (``no1`` inside ``piano1``) and digits join digits (``top1``
-    inside ``top10``); a cut where separators were dropped (``NO 1``) is a boundary.
+    inside ``top10``, ``全国1`` inside ``全国1.5亿``: a decimal point or a thousands comma
+    between digits joins them too); a cut where separators were dropped (``NO 1``) is a
+    boundary.
     """
     text = norm.text
-    if start > 0:
-        kind = _word_class(text[start])
-        if kind and _word_class(text[start - 1]) == kind and not norm.gap_before(start):
-            return True
-    if end < len(text):
-        kind = _word_class(text[end - 1])
-        if kind and _word_class(text[end]) == kind and not norm.gap_before(end):
+    for left, right in ((start - 1, start), (end - 1, end)):
+        if left < 0 or right >= len(text):
+            continue
+        kind = _word_class(text[right if right == start else left])
+        if not kind or _word_class(text[left]) != _word_class(text[right]):
+            continue
+        if not norm.gap_before(right) or (kind == 2 and _number_mark_between(norm, right)):
             return True
     return False
+
+
+def _number_mark_between(norm: NormalizedText, index: int) -> bool:
+    """Whether only a decimal point or a thousands comma was dropped before ``index``."""
+    dropped = norm.original[norm.span(index - 1, index)[1] : int(norm.origin[index])]
+    return dropped in (".", ",", "．", "，")
 
 
 def _drop_contained(hits: list[_Hit], rejects: frozenset[int]) -> list[_Hit]:

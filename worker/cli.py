@@ -233,7 +233,29 @@ def rules_list(rules: RulesDir = None) -> None:
                 str(len(spec.exceptions)),
             )
         stdout.print(table)
+    if ruleset.lexicons:
+        stdout.print(_lexicon_table(ruleset))
     stdout.print(f"version {ruleset.version}", markup=False, highlight=False)
+
+
+def _lexicon_table(ruleset: Any) -> Table:
+    """The lexicons of a rule set: terms, a sample, and the rules whose patterns name them."""
+    from rules.schema import references
+
+    users: dict[str, list[str]] = defaultdict(list)
+    for rule in ruleset.rules:
+        named = {n for p in [*rule.spec.patterns, *rule.spec.exception_patterns]
+                 for n in references(p)}
+        for name in sorted(named & set(ruleset.lexicons)):
+            users[name].append(rule.spec.id)
+    table = Table("lexicon", "name", "terms", "used by", title="lexicons", title_justify="left")
+    for lexicon in ruleset.lexicons.values():
+        sample = "、".join(lexicon.terms[:6]) + (" …" if len(lexicon.terms) > 6 else "")
+        table.add_row(
+            "{" + lexicon.id + "}", lexicon.name, f"{len(lexicon.terms)}: {sample}",
+            ", ".join(users[lexicon.id]) or "-",
+        )
+    return table
 
 
 @rules_app.command("schema")
