@@ -98,7 +98,7 @@ def sentences(text: str, *, min_chars: int = 6) -> list[str]:
 
 def sentence_key(sentence: str) -> str:
     """The key a label is stored under: no text of the corpus is committed."""
-    return hashlib.sha1(sentence.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha1(sentence.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
 
 
 def ad_copy_samples(

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from rich.table import Table
 
 from worker.errors import AdreviewError, RuleError
 from worker.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from rules import RuleSet
 
 app = typer.Typer(
     name="adreview",
@@ -238,7 +241,7 @@ def rules_list(rules: RulesDir = None) -> None:
     stdout.print(f"version {ruleset.version}", markup=False, highlight=False)
 
 
-def _lexicon_table(ruleset: Any) -> Table:
+def _lexicon_table(ruleset: RuleSet) -> Table:
     """The lexicons of a rule set: terms, a sample, and the rules whose patterns name them."""
     from rules.schema import references
 
