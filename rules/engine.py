@@ -98,6 +98,8 @@ NEGATION_CUES = (
     "不代表", "不等于", "不承诺", "不保证", "不宣称", "不作为", "不用于", "不适用", "不属于",
     "不算", "称不上", "谈不上", "算不上",
     "不具有", "不具备", "没有", "无法", "严禁", "禁止", "切勿", "请勿", "不准", "谨防", "警惕",
+    # English, folded (lower case, no spaces or apostrophes): does not cure, will never
+    "not", "never", "cannot", "doesnt", "dont", "isnt", "wont",
 )
 #: How many characters of the same clause may stand between a cue and the claim it denies
 #: (不能 用于 治疗; 不具有 疾病预防、 治疗功能).
@@ -105,7 +107,7 @@ NEGATION_REACH = 6
 #: What ends a cue's scope before the claim: a clause mark, an adverb or conjunction that
 #: starts a new predicate (不用吃药就能降压, 不是药品却胜似药品) or a pronoun that starts a
 #: new subject (不是吹，我们是第一).
-_SCOPE_BREAKERS = ",;:!?。就也都便即才还却但而更只仍照让使我你他她它们吗呢吧啊"
+_SCOPE_BREAKERS = ",;:!?。就也都便即才还却但而更只仍照让我你他她它们吗呢吧啊"
 _NEGATED = re2.compile(
     f"(?:{'|'.join(NEGATION_CUES)})[^{_SCOPE_BREAKERS}]{{0,{NEGATION_REACH}}}$"
 )
@@ -616,9 +618,14 @@ def _negated(hit: _Hit, norm: NormalizedText) -> bool:
     between that starts a new predicate or subject."""
     first, _ = norm.line_bounds(hit.start, hit.end)
     low = max(first, hit.start - _NEGATION_LOOKBACK)
+    text = norm.text
+    # a cue the hit begins inside of: 不 + a hit that starts 承诺升值 (不承诺升值回报)
+    if any(text.startswith(cue, start) for cue in NEGATION_CUES
+           for start in range(max(low, hit.start - len(cue) + 1), hit.start)):
+        return True
     if hit.start - low < 2:
         return False
-    return _NEGATED.search(norm.text[low : hit.start]) is not None
+    return _NEGATED.search(text[low : hit.start]) is not None
 
 
 def _in_context(hit: _Hit, norm: NormalizedText, rule: CompiledRule) -> bool:
