@@ -32,7 +32,8 @@ declared ads alone. A rule's ``review_industries`` get its hits as ``review``.
 With ``near_miss=True`` the text is also searched for what OCR makes of a claim, in the
 ways the engine was measured to fail: a reject phrase of more than ``NEAR_MISS_MIN``
 characters with the 一 after 第 dropped (第品牌 for 第一品牌) or with its first or last
-character lost where an OCR line starts or ends (治百病 for 包治百病, 全网第 for 全网第一),
+character lost where an OCR line starts or ends, or where Latin letters or digits are
+printed against it (治百病 for 包治百病, 全网第 for 全网第一, 全网第NEW for 全网第一NEW),
 and a phrase or pattern match of ``NEAR_MISS_MIN`` characters or more with one character
 read as a look-alike (``OCR_CONFUSIONS``: 7天限治 for 7天根治, 荃网第一 for 全网第一). Such a
 match is marked ``reason="ocr_near_miss"``; it is evidence for a reviewer, never a
@@ -415,9 +416,9 @@ class RuleSet:
                 for rule_index, written, dropped, length in self._variant_entries[key_index]:
                     if skipped and rule_index in skipped:
                         continue
-                    if dropped == 0 and not _line_break(norm, start):
+                    if dropped == 0 and not _edge(norm, start, start - 1):
                         continue
-                    if dropped == length - 1 and not _line_break(norm, end):
+                    if dropped == length - 1 and not _edge(norm, end, end):
                         continue
                     dropped_hit = _Hit(rule_index, start, end, written)
                     if not self._in_context_or_word(dropped_hit, norm):
@@ -580,6 +581,15 @@ def _near_miss_variants(
                     continue
                 variants[variant].append((index, written, dropped, len(key)))
     return variants
+
+
+def _edge(norm: NormalizedText, index: int, beside: int) -> bool:
+    """Where OCR loses a claim's first or last character: a line break before ``index``,
+    or Latin letters or digits printed against it (``beside``: the character there),
+    which on busy ads swallow the neighbouring character (TOP全网第 for TOP全网第一)."""
+    if _line_break(norm, index):
+        return True
+    return 0 <= beside < len(norm.text) and norm.text[beside] < "\x80" and norm.text[beside].isalnum()
 
 
 def _line_break(norm: NormalizedText, index: int) -> bool:

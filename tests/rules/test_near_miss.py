@@ -79,3 +79,17 @@ def test_an_ad_of_an_industry_a_rule_skips_gets_no_near_miss_from_it(rule_dir: R
         """}))
     assert ruleset.match("保本保", "food", near_miss=True) == []
     assert [m.reason for m in ruleset.match("保本保", "finance", near_miss=True)] == [NEAR_MISS]
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [("全网第NEW款上市", "全网第"), ("ABC治百病", "治百病"), ("3D全网第", "全网第")],
+)
+def test_a_claim_edge_lost_against_latin_letters_or_digits_is_a_near_miss(
+    text: str, read: str
+) -> None:
+    judgement = shipped().judge(text, near_miss=True)
+    assert judgement.decision is Decision.REVIEW
+    assert read in {m.text for m in judgement.matches if m.reason == NEAR_MISS}
+    # inside Chinese text the same characters are no near miss: 全网第 then a comma
+    assert shipped().judge("新品全网第，欢迎选购", near_miss=True).decision is Decision.PASS
