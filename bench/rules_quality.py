@@ -449,7 +449,8 @@ def render(report: dict[str, Any]) -> str:
     rs = report["ruleset"]
     out.append(
         f"rule set {rs['dir']}: version {rs['version']}, {rs['rules']} rules enabled, "
-        f"{rs['phrases']} phrases, {rs['patterns']} patterns"
+        f"{rs['phrases']} phrases, {rs['patterns']} patterns, {rs['lexicons']} lexicons "
+        f"({rs['terms']} terms); loaded in {rs['load_s']:.2f} s"
     )
 
     recall = report.get("recall")
@@ -612,6 +613,8 @@ def describe(ruleset: RuleSet, directory: Path) -> dict[str, Any]:
         "rules": len(enabled),
         "phrases": sum(len(r.spec.phrases) for r in enabled),
         "patterns": sum(len(r.spec.patterns) for r in enabled),
+        "lexicons": len(ruleset.lexicons),
+        "terms": sum(len(x.terms) for x in ruleset.lexicons.values()),
     }
 
 
@@ -637,14 +640,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
+        loading = time.perf_counter()
         ruleset = load_ruleset(args.rules)
+        load_s = time.perf_counter() - loading
         terms = json.loads(args.terms.read_text(encoding="utf-8"))["terms"]
     except (RuleError, OSError, ValueError, KeyError) as exc:
         print(f"rules_quality: {exc}", file=sys.stderr)
         return 2
 
     report: dict[str, Any] = {
-        "ruleset": describe(ruleset, args.rules),
+        "ruleset": {**describe(ruleset, args.rules), "load_s": round(load_s, 3)},
         "terms_path": str(args.terms),
         "targets": TARGETS,
         "recall": term_recall(ruleset, terms),

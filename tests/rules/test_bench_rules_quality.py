@@ -141,3 +141,46 @@ def test_the_corpus_files_are_read_from_the_sdist_without_unpacking(tmp_path: Pa
         "neg": ["太差了，不推荐"],
         "news": ["今天下雨。", "明天晴！"],
     }
+
+
+def test_fined_phrases_are_counted_by_kind_and_area_with_and_without_their_industry(
+    rule_dir: RuleDir,
+) -> None:
+    from bench.claims import enforcement_recall
+
+    ruleset = load_ruleset(rule_dir({"rules.yaml": RULES}))
+    cases = [
+        {"id": "a", "phrase": "全网第一好货", "area": "absolute", "industry": "food",
+         "context_dependent": False, "false_ad_ground": False},
+        {"id": "b", "phrase": "七天根治", "area": "medical", "industry": "food",
+         "context_dependent": False, "false_ad_ground": True},
+        {"id": "c", "phrase": "纯天然", "area": "other", "industry": "food",
+         "context_dependent": True, "false_ad_ground": False},
+    ]
+    report = enforcement_recall(ruleset, cases)
+    assert report["all"] == {"n": 3, "flagged": 2, "rate": 2 / 3, "rate_no_industry": 2 / 3}
+    assert report["words_alone"]["n"] == 1 and report["words_alone"]["flagged"] == 1
+    assert report["context"]["n"] == 2 and report["context"]["flagged"] == 1
+    assert report["by_area"]["medical"]["flagged"] == 1
+    assert [m["id"] for m in report["missed"]] == ["c"]
+
+
+def test_ad_copy_is_cut_into_sentences_and_labelled_flags_are_counted(
+    rule_dir: RuleDir, tmp_path: Path
+) -> None:
+    from bench.claims import ad_copy_flags, ad_copy_samples, sentence_key, sentences
+
+    assert sentences("全网第一的好货！只要九块九。短") == ["全网第一的好货！", "只要九块九。"]
+    (tmp_path / "taobao.txt").write_text("全网第一的好货！只要九块九。\n根治脱发的神药\n", "utf-8")
+    samples = ad_copy_samples(tmp_path, 10)
+    assert sorted(samples["taobao"]) == ["全网第一的好货！", "只要九块九。", "根治脱发的神药"]
+    labels = {sentence_key("全网第一的好货！"): {"label": "violation"},
+              sentence_key("根治脱发的神药"): {"label": "clean"},
+              sentence_key("只要九块九。"): {"label": "clean"}}
+    ruleset = load_ruleset(rule_dir({"rules.yaml": RULES}))
+    report = ad_copy_flags(ruleset, samples, labels)
+    assert report["by_domain"]["taobao"]["flagged"] == 2
+    assert report["by_domain"]["taobao"]["rejected"] == 2
+    labelled = report["labelled"]
+    assert labelled["flags"] == 2 and labelled["flags_wanted_rate"] == 0.5
+    assert labelled["clean"] == 2 and labelled["clean_rejected"] == 1

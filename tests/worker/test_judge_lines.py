@@ -81,7 +81,7 @@ def test_low_confidence_evidence_says_why_it_is_uncertain(small: RuleSet) -> Non
         (["全网第", "超值好物"], "全网第"),  # the 一 after 第 dropped at a line end
         (["国货第品牌"], "第品牌"),  # the 一 after 第 dropped inside a line
         (["治百病", "老中医"], "治百病"),  # the first character lost at a line start
-        (["7天限治痘痘"], "7天限治"),  # 根 read as 限
+        (["7天限治，效果好"], "7天限治"),  # 根 read as 限 (治痘痘 would be a claim of its own)
         (["荃网第一"], "荃网第一"),  # 全 read as 荃
     ],
 )
