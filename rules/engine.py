@@ -589,7 +589,9 @@ def _edge(norm: NormalizedText, index: int, beside: int) -> bool:
     which on busy ads swallow the neighbouring character (TOP全网第 for TOP全网第一)."""
     if _line_break(norm, index):
         return True
-    return 0 <= beside < len(norm.text) and norm.text[beside] < "\x80" and norm.text[beside].isalnum()
+    if not 0 <= beside < len(norm.text):
+        return False
+    return norm.text[beside] < "\x80" and norm.text[beside].isalnum()
 
 
 def _line_break(norm: NormalizedText, index: int) -> bool:
