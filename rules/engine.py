@@ -113,6 +113,14 @@ _NEGATED = re2.compile(
     f"(?:{'|'.join(NEGATION_CUES)})[^{_SCOPE_BREAKERS}]{{0,{NEGATION_REACH}}}$"
 )
 _NEGATION_LOOKBACK = NEGATION_REACH + max(len(c) for c in NEGATION_CUES)
+#: The last characters of the cues: a window without one holds no cue.
+_CUE_ENDS = frozenset(c[-1] for c in NEGATION_CUES)
+#: Cues split where a hit may begin inside them, by the character before the split:
+#: 不 -> [("不", "承诺"), ...] finds 不承诺 before a hit that starts 承诺.
+_CUE_SPLITS: dict[str, tuple[tuple[str, str], ...]] = {
+    ch: tuple((c[:k], c[k:]) for c in NEGATION_CUES for k in range(1, len(c)) if c[k - 1] == ch)
+    for ch in {c[k - 1] for c in NEGATION_CUES for k in range(1, len(c))}
+}
 
 
 class UnknownIndustry(AdreviewError):
@@ -494,9 +502,10 @@ class RuleSet:
         for h in hits:
             if skipped and h.rule in skipped:
                 continue
-            if h.rule in excused and self._excused(h, excused[h.rule], norm):
+            bounds = norm.line_bounds(h.start, h.end)
+            if h.rule in excused and self._excused(h, excused[h.rule], bounds):
                 continue
-            if not self._in_context_or_word(h, norm):
+            if not self._in_context_or_word(h, norm, bounds):
                 kept.append(h)
         return kept
 
@@ -506,14 +515,18 @@ class RuleSet:
             return self._skipped_undeclared
         return self._skipped.get(industry, frozenset())
 
-    def _in_context_or_word(self, hit: _Hit, norm: NormalizedText) -> bool:
+    def _in_context_or_word(
+        self, hit: _Hit, norm: NormalizedText, bounds: tuple[int, int] | None = None
+    ) -> bool:
         """Whether an exception pattern of the hit's rule covers it, a negation governs it,
         or it cuts an ASCII word or number in two: the checks every hit gets after its
         exception phrases."""
         text = norm.text
-        if hit.rule in self._contextual and _in_context(hit, norm, self.rules[hit.rule]):
+        if bounds is None:
+            bounds = norm.line_bounds(hit.start, hit.end)
+        if hit.rule in self._contextual and _in_context(hit, text, bounds, self.rules[hit.rule]):
             return True
-        if _negated(hit, norm):
+        if _negated(hit, text, bounds[0]):
             return True
         # only a hit that starts or ends with an ASCII letter or digit can split a word
         return (text[hit.start] < "\x80" or text[hit.end - 1] < "\x80") and _splits_word(
@@ -532,11 +545,11 @@ class RuleSet:
             decide(Severity.REVIEW if m.reason else m.severity for m in matches), tuple(matches)
         )
 
-    def _excused(self, hit: _Hit, starts: dict[int, int], norm: NormalizedText) -> bool:
+    def _excused(self, hit: _Hit, starts: dict[int, int], bounds: tuple[int, int]) -> bool:
         """Whether an exception occurrence of the hit's rule, on the hit's lines, covers
         the hit's core."""
         begin, end = hit.core_span
-        first, last = norm.line_bounds(hit.start, hit.end)
+        first, last = bounds
         low = max(first, end - self._max_exception)
         if len(starts) < begin + 1 - low:  # fewer exception occurrences than places to try
             return any(low <= start <= begin and end <= stop <= last
@@ -624,23 +637,24 @@ def lexicon_expressions(
     return expressions
 
 
-def _negated(hit: _Hit, norm: NormalizedText) -> bool:
+def _negated(hit: _Hit, text: str, first: int) -> bool:
     """Whether a negation cue governs the hit: it ends at most ``NEGATION_REACH``
-    characters before the hit, in the same clause and on the same line, with nothing
-    between that starts a new predicate or subject."""
-    first, _ = norm.line_bounds(hit.start, hit.end)
-    low = max(first, hit.start - _NEGATION_LOOKBACK)
-    text = norm.text
-    # a cue the hit begins inside of: 不 + a hit that starts 承诺升值 (不承诺升值回报)
-    if any(text.startswith(cue, start) for cue in NEGATION_CUES
-           for start in range(max(low, hit.start - len(cue) + 1), hit.start)):
-        return True
-    if hit.start - low < 2:
+    characters before the hit, in the same clause and on the same line (which starts at
+    normalised ``first``), with nothing between that starts a new predicate or subject."""
+    if hit.start <= first:
         return False
-    return _NEGATED.search(text[low : hit.start]) is not None
+    # a cue the hit begins inside of: 不 + a hit that starts 承诺升值 (不承诺升值回报)
+    for head, tail in _CUE_SPLITS.get(text[hit.start - 1], ()):
+        if (hit.start - len(head) >= first and text.startswith(head, hit.start - len(head))
+                and text.startswith(tail, hit.start)):
+            return True
+    window = text[max(first, hit.start - _NEGATION_LOOKBACK) : hit.start]
+    if len(window) < 2 or _CUE_ENDS.isdisjoint(window):
+        return False
+    return _NEGATED.search(window) is not None
 
 
-def _in_context(hit: _Hit, norm: NormalizedText, rule: CompiledRule) -> bool:
+def _in_context(hit: _Hit, text: str, bounds: tuple[int, int], rule: CompiledRule) -> bool:
     """Whether a match of one of the rule's exception patterns covers the hit's core.
 
     Searched in a window from ``CONTEXT_WINDOW`` characters before the core to as many
@@ -648,8 +662,7 @@ def _in_context(hit: _Hit, norm: NormalizedText, rule: CompiledRule) -> bool:
     hit than a short one); a match that starts too late to cover the core ends the search
     for that pattern.
     """
-    text = norm.text
-    first, last = norm.line_bounds(hit.start, hit.end)
+    first, last = bounds
     begin, end = hit.core_span
     low = max(first, begin - CONTEXT_WINDOW)
     window = text[low : min(last, end + CONTEXT_WINDOW)]

@@ -206,9 +206,14 @@ class NormalizedText:
         break, which the fold drops), in order; empty for a one-line text."""
         if "\n" not in self.original:
             return []
-        breaks = [i for i, ch in enumerate(self.original) if ch == "\n"]
-        starts = np.searchsorted(self.origin, np.asarray(breaks, dtype=np.int64), side="right")
-        return sorted({int(s) for s in starts if 0 < s < len(self.text)})
+        breaks, at = [], self.original.find("\n")
+        while at >= 0:
+            breaks.append(at)
+            at = self.original.find("\n", at + 1)
+        starts = np.unique(
+            np.searchsorted(self.origin, np.asarray(breaks, dtype=np.int64), side="right")
+        )
+        return [int(s) for s in starts[(starts > 0) & (starts < len(self.text))]]
 
     def line_bounds(self, start: int, end: int) -> tuple[int, int]:
         """The normalised span of the lines that ``[start, end)`` lies on: context checks
