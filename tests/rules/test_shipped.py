@@ -264,6 +264,25 @@ def test_ordinary_text_in_context_is_not_flagged(text: str) -> None:
     assert judgement.decision is Decision.PASS, judgement.to_dict()
 
 
+@pytest.mark.parametrize(
+    ("text", "decision"),
+    [
+        # a scope with an ordinal is the 首家 claim: a reviewer checks it
+        ("全国第一家连锁店", Decision.REVIEW),
+        ("全网第一款智能杯", Decision.REVIEW),
+        # the ordinal exception never excuses a claim by joining it to the next word
+        ("全网第一 家庭装更划算", Decision.REVIEW),
+        ("全网第一\n家庭装更划算", Decision.REJECT),
+        # history and institutions stay quiet
+        ("全国第一家证券交易所", Decision.PASS),
+        ("第一个五年计划", Decision.PASS),
+    ],
+)
+def test_ordinals_with_a_scope_go_to_review(text: str, decision: Decision) -> None:
+    judgement = shipped().judge(text)
+    assert judgement.decision is decision, judgement.to_dict()
+
+
 def test_matches_report_the_whole_matched_word() -> None:
     (match,) = shipped().match("最漂亮的裙子")
     assert match.text == "最漂亮"
