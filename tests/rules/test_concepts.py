@@ -73,6 +73,8 @@ CONCEPTS = [
      "不得利用医师作推荐", "请遵医嘱服用"),
     ("guarantee.efficacy", "education", "不达目标全额退款", "无效可退",
      "不承诺不达目标退款", "七天无理由退货"),
+    ("medical.treatment-terms", "food", "湿疹特效，三天止痒", "特效止痒配方",
+     "不具有特效", "游戏画面特效华丽"),
     ("english.cure", "general", "Cures cancer naturally", "Heals eczema in days",
      "This product does not cure any disease", "Cure the ham for two weeks"),
     ("english.weight-loss", "general", "Lose 10 lbs in 7 days", "Drop 2 sizes in a week",
