@@ -126,3 +126,27 @@ def test_a_quality_superlative_describing_goods_is_at_least_review() -> None:
         assert ruleset.judge(text).decision in FLAGGED, text
     for text in ("最好在睡前使用", "最好先咨询医生", "我最好的朋友", "最好的办法是多休息"):
         assert ruleset.judge(text).decision is Decision.PASS, text
+
+
+@pytest.mark.parametrize(
+    ("text", "industry", "decision"),
+    [
+        # a game's fiction is not the goods: 打造最强军团, 顶级坦克军团
+        ("招神将、升官职，打造最强军团。", None, Decision.PASS),
+        ("顶级坦克军团等你号令", None, Decision.PASS),
+        ("最强手机，性能无敌", None, Decision.REVIEW),
+        # a season's trend in colours, but not the goods themselves
+        ("焦糖色是今年最流行的颜色", None, Decision.PASS),
+        ("这款大衣是时下最流行的秋冬装", None, Decision.REVIEW),
+        # an appliance's sterilising function is a product fact; a cosmetic's is a claim
+        ("紫光杀菌5分钟", None, Decision.PASS),
+        ("抗菌砧板", "food", Decision.PASS),
+        ("温和抑菌", "food", Decision.REVIEW),
+        ("消炎杀菌", "cosmetics", Decision.REJECT),
+    ],
+)
+def test_ordinary_uses_named_by_what_they_describe(
+    text: str, industry: str | None, decision: Decision
+) -> None:
+    judgement = shipped().judge(text, industry)
+    assert judgement.decision is decision, judgement.to_dict()
