@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import importlib.util
 import logging
 import os
 import re
@@ -166,12 +167,15 @@ class _Loaded:
 
 @cache
 def _transformers_ready() -> bool:
+    """Whether torch and a transformers with HunYuanVL are installed, found without
+    importing the model's module: that import pulls in much of torch (seconds on a busy
+    CPU), and a task's time limit that interrupts it leaves the process's modules half
+    initialised."""
     try:
-        import torch  # noqa: F401
-        import transformers
-    except ImportError:
+        return (importlib.util.find_spec("torch") is not None
+                and importlib.util.find_spec("transformers.models.hunyuan_vl") is not None)
+    except (ImportError, ValueError):
         return False
-    return hasattr(transformers, "HunYuanVLForConditionalGeneration")
 
 
 class HunyuanEngine:
