@@ -118,6 +118,19 @@ def ad_copy_samples(
     return samples
 
 
+def ad_copy_labelled(directory: Path, labels: dict[str, dict[str, str]]) -> list[str]:
+    """Every sentence of the domain files in ``directory`` that a careful reader labelled,
+    sampled or not: the labelled measure does not depend on the sample's size."""
+    found: list[str] = []
+    for domain in AD_COPY_DOMAINS:
+        path = directory / f"{domain}.txt"
+        if path.is_file():
+            pool = {s for line in path.read_text(encoding="utf-8").splitlines()
+                    for s in sentences(line)}
+            found += sorted(s for s in pool if sentence_key(s) in labels)
+    return found
+
+
 def _mark(text: str, matches: Iterable[Match]) -> str:
     out, last = [], 0
     for m in sorted(matches, key=lambda m: m.start):
@@ -130,9 +143,10 @@ def _mark(text: str, matches: Iterable[Match]) -> str:
 
 def ad_copy_flags(
     ruleset: RuleSet, samples: dict[str, list[str]], labels: dict[str, dict[str, str]],
-    *, examples: int = 8, top: int = 12,
+    *, examples: int = 8, top: int = 12, labelled_texts: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Flag and reject rates per domain, the rules behind them, and the labelled share."""
+    """Flag and reject rates per domain, the rules behind them, and the labelled share
+    (over ``labelled_texts`` when given, else over the labelled sentences of the samples)."""
     by_domain: dict[str, Any] = {}
     labelled: Counter[str] = Counter()
     for domain, texts in samples.items():
@@ -143,7 +157,7 @@ def ad_copy_flags(
         for text in texts:
             verdict = ruleset.judge(text)
             label = labels.get(sentence_key(text), {}).get("label")
-            if label is not None:
+            if label is not None and labelled_texts is None:
                 labelled[f"{label}:{verdict.decision.value}"] += 1
             if verdict.decision not in FLAGGED:
                 continue
@@ -164,6 +178,9 @@ def ad_copy_flags(
                           for r, h in rules.most_common(top)],
             "examples": shown,
         }
+    for text in labelled_texts or ():
+        label = labels[sentence_key(text)]["label"]
+        labelled[f"{label}:{ruleset.judge(text).decision.value}"] += 1
     flags = labelled["violation:review"] + labelled["violation:reject"]
     false_flags = labelled["clean:review"] + labelled["clean:reject"]
     clean = sum(v for k, v in labelled.items() if k.startswith("clean:"))

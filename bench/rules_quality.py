@@ -677,7 +677,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             report["cases"][name] = {"error": str(exc)}
     samples_ad = claims.ad_copy_samples(args.ad_copy.expanduser(), args.ad_copy_sentences)
     if samples_ad:
-        report["ad_copy"] = claims.ad_copy_flags(ruleset, samples_ad, claims.load_labels())
+        labels = claims.load_labels()
+        report["ad_copy"] = claims.ad_copy_flags(
+            ruleset, samples_ad, labels,
+            labelled_texts=claims.ad_copy_labelled(args.ad_copy.expanduser(), labels),
+        )
     else:
         report["ad_copy"] = {"error": f"no ad-copy files in {args.ad_copy} (see README)"}
     if not args.skip_speed:

@@ -168,7 +168,13 @@ def test_fined_phrases_are_counted_by_kind_and_area_with_and_without_their_indus
 def test_ad_copy_is_cut_into_sentences_and_labelled_flags_are_counted(
     rule_dir: RuleDir, tmp_path: Path
 ) -> None:
-    from bench.claims import ad_copy_flags, ad_copy_samples, sentence_key, sentences
+    from bench.claims import (
+        ad_copy_flags,
+        ad_copy_labelled,
+        ad_copy_samples,
+        sentence_key,
+        sentences,
+    )
 
     assert sentences("全网第一的好货！只要九块九。短") == ["全网第一的好货！", "只要九块九。"]
     (tmp_path / "taobao.txt").write_text("全网第一的好货！只要九块九。\n根治脱发的神药\n", "utf-8")
@@ -184,3 +190,9 @@ def test_ad_copy_is_cut_into_sentences_and_labelled_flags_are_counted(
     labelled = report["labelled"]
     assert labelled["flags"] == 2 and labelled["flags_wanted_rate"] == 0.5
     assert labelled["clean"] == 2 and labelled["clean_rejected"] == 1
+    # the labelled measure can cover every labelled sentence, sampled or not
+    everything = ad_copy_labelled(tmp_path, labels)
+    assert sorted(everything) == sorted(samples["taobao"])
+    one = ad_copy_flags(ruleset, {"taobao": samples["taobao"][:1]}, labels,
+                        labelled_texts=everything)
+    assert one["by_domain"]["taobao"]["n"] == 1 and one["labelled"]["sentences"] == 3

@@ -143,6 +143,19 @@ def test_a_quality_superlative_describing_goods_is_at_least_review() -> None:
         ("抗菌砧板", "food", Decision.PASS),
         ("温和抑菌", "food", Decision.REVIEW),
         ("消炎杀菌", "cosmetics", Decision.REJECT),
+        # words a claim's letters run across: 呵护身体, 八字形的柜腿, 整体质感, 现金奖励
+        ("呵护身体健康", None, Decision.PASS),
+        ("八字形的稳固柜腿", None, Decision.PASS),
+        ("轻松提升整体质感", None, Decision.PASS),
+        ("现金奖励赢不停", None, Decision.PASS),
+        ("增强体质", None, Decision.REVIEW),
+        # what a motif means, a wine's tasting note, a material's safety
+        ("壁画蝴蝶花藤，寓意招财", None, Decision.PASS),
+        ("戴上护身符保平安", None, Decision.REVIEW),
+        ("有烟草的香甜和黑莓的果香", None, Decision.PASS),
+        ("电子烟新品", None, Decision.REVIEW),
+        ("画板采用环保材质制作，安全无毒", None, Decision.PASS),
+        ("安全无毒", None, Decision.REVIEW),
     ],
 )
 def test_ordinary_uses_named_by_what_they_describe(
