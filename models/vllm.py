@@ -1,9 +1,12 @@
 """HunyuanOCR served by vLLM's OpenAI-compatible server: the worker is an HTTP client.
 
-Start the server next to the workers, for example::
+Start the server next to the workers as Tencent's serve.sh does, for example::
 
-    vllm serve tencent/HunyuanOCR --revision <commit> \\
-        --no-enable-prefix-caching --mm-processor-cache-gb 0 --port 8001
+    hf download tencent/HunyuanOCR --revision <commit> --local-dir HunyuanOCR --exclude "v1.0/*"
+    vllm serve ./HunyuanOCR --served-model-name tencent/HunyuanOCR -tp 1 \\
+        --limit-mm-per-prompt '{"image":4,"video":0}' --trust-remote-code \\
+        --gpu-memory-utilization 0.9 --max-model-len 131072 \\
+        --max-num-batched-tokens 131072 --port 8001
 
 and set ``ADREVIEW_OCR_ENGINE=hunyuan-vllm`` (``ADREVIEW_VLLM_URL`` and friends in
 ``worker.settings``). vLLM batches the requests of all workers continuously, so each
@@ -12,9 +15,13 @@ one image per request.
 
 Each request is a chat completion with the official spotting prompt: an empty system
 message, then one user message holding the image (a base64 data URL) first and the
-prompt second; greedy decoding, ``repetition_penalty`` 1.08 and a cap on new tokens.
-The reply is trimmed of runaway repetition and parsed into lines whose 0-1000
-coordinates are scaled to pixels of the image sent.
+prompt second; greedy decoding, ``repetition_penalty`` 1.08 and at most 8192 new tokens.
+Each image is sent whole unless it is past ``hunyuan_max_pixels`` or the aspect ratio
+200 (``whole_image``). A reply that stopped at the cap (``finish_reason`` ``length``) or
+ends stuck in a loop (the tail-repetition stop of ``models.hunyuan_output``, applied to
+the reply as a whole: vLLM has no stop of its own and the cap bounds the decode) is a
+truncated ``Reading``. The reply is trimmed of runaway repetition and parsed into lines
+whose 0-1000 coordinates are scaled to pixels of the image sent.
 
 Failures map onto the project's error tree: connection errors, timeouts, 429 and 5xx
 are retried with exponential backoff and full jitter and end as ``OcrUnavailable``;
@@ -31,20 +38,25 @@ import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from PIL import Image
 
-from models.base import TextLine
-from models.hunyuan_output import build_messages, parse_spotting, trim_repetition
+from models.base import Reading, TextLine
+from models.hunyuan_output import (
+    REPETITION_PENALTY,
+    RepetitionStop,
+    build_messages,
+    parse_spotting,
+    trim_repetition,
+)
+from models.tiling import WholeImage
 from worker.errors import EngineUnavailable, OcrError, OcrRequestError, OcrUnavailable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: Repetition penalty HunyuanOCR is meant to be decoded with (keeps decodes from looping).
-REPETITION_PENALTY = 1.08
 
 #: First retry waits up to this many seconds; each further retry doubles the bound.
 BACKOFF_BASE = 0.5
@@ -104,6 +116,11 @@ def server_message(response: httpx.Response) -> str:
 
 def reply_content(response: httpx.Response) -> str:
     """The assistant's text in a 200 chat-completion reply; ``OcrError`` if it has none."""
+    return reply_choice(response)[0]
+
+
+def reply_choice(response: httpx.Response) -> tuple[str, str | None]:
+    """The assistant's text and the ``finish_reason`` of a 200 chat-completion reply."""
     try:
         body = response.json()
     except ValueError as exc:
@@ -119,9 +136,10 @@ def reply_content(response: httpx.Response) -> str:
         content = ""
     if not isinstance(content, str):
         raise OcrError(f"vLLM reply from {response.url} has non-text content")
-    if choice.get("finish_reason") == "length":
+    finish = choice.get("finish_reason")
+    if finish == "length":
         log.warning("OCR reply hit the max_tokens cap; the text was cut short")
-    return content
+    return content, finish if isinstance(finish, str) else None
 
 
 class VllmHunyuanEngine:
@@ -147,7 +165,9 @@ class VllmHunyuanEngine:
         connect_timeout: float = 5.0,
         retries: int = 3,
         concurrency: int = 8,
-        max_tokens: int = 2048,
+        max_tokens: int = 8192,
+        max_pixels: int = 2048 * 2048,
+        repeat_stop: RepetitionStop | None = None,
         backoff_base: float = BACKOFF_BASE,
         backoff_max: float = BACKOFF_MAX,
     ) -> None:
@@ -157,9 +177,12 @@ class VllmHunyuanEngine:
         self.retries = max(0, retries)
         self.concurrency = max(1, concurrency)
         self.max_tokens = max_tokens
+        self.max_pixels = max_pixels
+        self.repeat_stop = repeat_stop or RepetitionStop()
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.version = f"vllm:{model}" + (f"@{revision}" if revision else "")
+        self.version = (f"vllm:{model}" + (f"@{revision}" if revision else "")
+                        + f"|{self.generation_settings()}")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             headers=headers,
@@ -184,7 +207,17 @@ class VllmHunyuanEngine:
             retries=settings.vllm_retries,
             concurrency=settings.vllm_concurrency,
             max_tokens=settings.hunyuan_max_new_tokens,
+            max_pixels=settings.hunyuan_max_pixels,
         )
+
+    def generation_settings(self) -> str:
+        """Every setting that changes what the server reads, as it enters ``version``."""
+        return (f"max_tokens={self.max_tokens},repetition_penalty={REPETITION_PENALTY},"
+                f"{self.repeat_stop.describe()},max_pixels={self.max_pixels}")
+
+    def whole_image(self) -> WholeImage:
+        """Images within the served processor's pixel budget are sent whole."""
+        return WholeImage(self.max_pixels)
 
     @staticmethod
     def is_available() -> bool:
@@ -206,6 +239,10 @@ class VllmHunyuanEngine:
 
         The first failure (in input order) is raised; requests not yet sent are dropped.
         """
+        return [reading.lines for reading in self.read(images)]
+
+    def read(self, images: Sequence[Image.Image]) -> list[Reading]:
+        """As ``recognize``, each reading marked when the server's reply was cut short."""
         if not images:
             return []
         if len(images) == 1 or self.concurrency == 1:
@@ -237,7 +274,7 @@ class VllmHunyuanEngine:
             )
         return served
 
-    def _read(self, image: Image.Image) -> list[TextLine]:
+    def _read(self, image: Image.Image) -> Reading:
         """One image: request, trim, parse, with boxes in pixels of ``image``."""
         payload: dict[str, Any] = {
             "model": self.model,
@@ -251,8 +288,13 @@ class VllmHunyuanEngine:
             "skip_special_tokens": True,
         }
         response = self._send("POST", f"{self.url}/chat/completions", payload)
-        text = trim_repetition(reply_content(response))
-        return parse_spotting(text, image.width, image.height)
+        content, finish = reply_choice(response)
+        stuck = repeats_stuck(content, self.repeat_stop)
+        if stuck:
+            log.warning("OCR reply ends repeating itself; the text was cut short")
+        text = trim_repetition(content)
+        return Reading(parse_spotting(text, image.width, image.height),
+                       finish == "length" or stuck)
 
     def _send(self, method: str, url: str, payload: dict[str, Any] | None) -> httpx.Response:
         """Send with retries; return a 2xx response or raise one of the OCR errors."""
@@ -298,6 +340,15 @@ class VllmHunyuanEngine:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max))
         return delay
+
+
+def repeats_stuck(text: str, policy: RepetitionStop) -> bool:
+    """Whether a whole reply ends stuck in a loop, by the stop ``policy`` (looked at once,
+    as a streaming client would at the reply's last checkpoint)."""
+    if len(text) < policy.start:
+        return False
+    stop = replace(policy, stopped=False, _next=None)
+    return stop.check(text)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

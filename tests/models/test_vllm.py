@@ -25,6 +25,7 @@ from PIL import Image
 
 from models.hunyuan_output import SPOTTING_PROMPT
 from models.registry import create_engine
+from models.tiling import WholeImage
 from models.vllm import PNG_MAX_PIXELS, VllmHunyuanEngine
 from worker.errors import (
     EngineUnavailable,
@@ -547,9 +548,38 @@ def test_when_a_decode_runs_away_then_the_repetition_is_trimmed(
 ) -> None:
     runaway = CONTENT + "最佳(10,10),(20,20)" * 200 + "最佳(10,"
     fake.respond = lambda seen, index: Reply(body=completion(runaway, finish_reason="length"))
-    (lines,) = make_engine().recognize([blank(1000, 1000)])
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    lines = reading.lines
     assert [line.text for line in lines] == ["全网第一", "最佳"]
     assert bounds_of(lines[1]) == pytest.approx((10, 10, 20, 20))
+    assert reading.truncated
+
+
+def test_a_reply_that_finished_is_complete(fake: FakeVllm, make_engine: EngineFactory) -> None:
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert [line.text for line in reading.lines] == ["全网第一"]
+    assert not reading.truncated
+
+
+def test_a_reply_that_ends_stuck_in_a_loop_is_truncated_even_when_the_server_stopped(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    # Past the stop's first checkpoint (4,000 characters) and eight copies at the tail.
+    ordinary = "".join(f"第{i}行(10,{i % 1000}),(20,{i % 1000})" for i in range(250))
+    stuck = ordinary + "最佳(10,10),(20,20)" * 20
+    fake.respond = lambda seen, index: Reply(body=completion(stuck, finish_reason="stop"))
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert reading.truncated
+    assert reading.lines[-1].text == "最佳"
+
+
+def test_a_short_reply_with_repeated_characters_is_not_taken_for_a_loop(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    dotted = "价格" + "." * 40 + "99元(10,10),(900,60)"
+    fake.respond = lambda seen, index: Reply(body=completion(dotted))
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert not reading.truncated
 
 
 def test_when_the_reply_says_there_is_no_text_then_there_are_no_lines(
@@ -577,7 +607,7 @@ def test_from_settings_uses_the_vllm_settings(fake: FakeVllm) -> None:
     assert isinstance(engine, VllmHunyuanEngine)
     with engine:
         assert engine.name == "hunyuan-vllm"
-        assert engine.version == f"vllm:{SERVED}@0123abc"
+        assert engine.version.startswith(f"vllm:{SERVED}@0123abc|max_tokens=77,")
         assert engine.concurrency == 2
         engine.recognize([blank(50, 50)])
     (seen,) = fake.seen
@@ -586,8 +616,22 @@ def test_from_settings_uses_the_vllm_settings(fake: FakeVllm) -> None:
 
 
 def test_version_without_a_revision_is_the_served_model(make_engine: EngineFactory) -> None:
-    assert make_engine().version == f"vllm:{SERVED}"
+    assert make_engine().version.split("|")[0] == f"vllm:{SERVED}"
     assert VllmHunyuanEngine.is_available() is True
+
+
+@pytest.mark.parametrize("change", [{"max_tokens": 4096}, {"max_pixels": 1024 * 1024}])
+def test_the_version_changes_with_the_generation_settings(
+    make_engine: EngineFactory, change: dict[str, Any]
+) -> None:
+    assert make_engine(**change).version != make_engine().version
+
+
+def test_the_defaults_follow_tencents_client() -> None:
+    with VllmHunyuanEngine("http://127.0.0.1:9/v1", SERVED) as engine:
+        assert engine.max_tokens == 8192
+        assert engine.whole_image() == WholeImage(2048 * 2048)
+    assert Settings().hunyuan_max_new_tokens == 8192
 
 
 def test_health_lists_the_served_models(fake: FakeVllm, make_engine: EngineFactory) -> None:
