@@ -560,3 +560,17 @@ def test_on_cuda_the_model_runs_in_bfloat16(tiny_model: Path) -> None:
     assert next(loaded.model.parameters()).dtype == torch.bfloat16
     assert all(1 <= reply.new_tokens <= 8 for reply in engine.generate(images))
     assert engine.load_count == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_batched_bfloat16_output_equals_one_by_one(tiny_model: Path) -> None:
+    # Until this holds on the real model too, the batch size stays 1 by default.
+    engine = HunyuanEngine.from_settings(
+        tiny_settings(tiny_model, hunyuan_device=None, hunyuan_batch_size=3)
+    )
+    images = ad_images()
+    together = [reply.text for reply in engine.generate(images)]
+    alone = [engine.generate([image])[0].text for image in images]
+    assert engine._loaded is not None and engine._loaded.dtype == torch.bfloat16
+    assert together == alone
