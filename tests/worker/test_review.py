@@ -143,3 +143,16 @@ def test_a_reject_claim_read_before_the_cut_still_rejects(small: RuleSet) -> Non
     verdict = review(png(), engine, small, SETTINGS)
     assert verdict.decision is Decision.REJECT
     assert [m.reason for m in verdict.matches] == [None, "ocr_truncated"]
+
+
+@pytest.mark.parametrize("read", ["全网第NEW款上市", "ABC治百病 特效", "3D全网第 新品"])
+def test_a_claim_whose_edge_was_lost_against_latin_letters_reaches_review_as_a_near_miss(
+    read: str,
+) -> None:
+    from rules import load_ruleset
+
+    ruleset = load_ruleset(SETTINGS.rules_dir)
+    engine = FakeEngine([TextLine.rect(read, 0, 0, 180, 20, 0.95)])
+    verdict = review(png(), engine, ruleset, SETTINGS)
+    assert verdict.decision is Decision.REVIEW
+    assert "ocr_near_miss" in [m.reason for m in verdict.matches]
