@@ -240,6 +240,11 @@ class RepetitionStop:
     stopped: bool = False
     _next: int | None = None
 
+    def due(self, length: int) -> bool:
+        """Whether a reply of ``length`` characters has reached the next checkpoint (or
+        the stop has fired): cheap, so a caller can build the text only when it is."""
+        return self.stopped or length >= (self.start if self._next is None else self._next)
+
     def check(self, text: str) -> bool:
         """True when the reply so far ends in a loop and generation should stop."""
         if self.stopped:

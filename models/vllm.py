@@ -17,11 +17,13 @@ Each request is a chat completion with the official spotting prompt: an empty sy
 message, then one user message holding the image (a base64 data URL) first and the
 prompt second; greedy decoding, ``repetition_penalty`` 1.08 and at most 8192 new tokens.
 Each image is sent whole unless it is past ``hunyuan_max_pixels`` or the aspect ratio
-200 (``whole_image``). A reply that stopped at the cap (``finish_reason`` ``length``) or
-ends stuck in a loop (the tail-repetition stop of ``models.hunyuan_output``, applied to
-the reply as a whole: vLLM has no stop of its own and the cap bounds the decode) is a
-truncated ``Reading``. The reply is trimmed of runaway repetition and parsed into lines
-whose 0-1000 coordinates are scaled to pixels of the image sent.
+200 (``whole_image``). Replies are streamed, as Tencent's client does: the
+tail-repetition stop of ``models.hunyuan_output`` is applied as the reply grows, and a
+stuck reply is abandoned early (vLLM aborts the request). A reply that stopped at the cap
+(``finish_reason`` ``length``) or was stopped is a truncated ``Reading``. The reply is
+trimmed of runaway repetition and parsed into lines whose 0-1000 coordinates are scaled
+to pixels of the image sent. A server that answers with a whole chat completion instead
+of a stream is read the same way.
 
 Failures map onto the project's error tree: connection errors, timeouts, 429 and 5xx
 are retried with exponential backoff and full jitter and end as ``OcrUnavailable``;
@@ -33,13 +35,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from PIL import Image
@@ -57,6 +60,8 @@ from worker.errors import EngineUnavailable, OcrError, OcrRequestError, OcrUnava
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: First retry waits up to this many seconds; each further retry doubles the bound.
 BACKOFF_BASE = 0.5
@@ -287,36 +292,48 @@ class VllmHunyuanEngine:
             "repetition_penalty": REPETITION_PENALTY,
             "skip_special_tokens": True,
         }
-        response = self._send("POST", f"{self.url}/chat/completions", payload)
-        content, finish = reply_choice(response)
-        stuck = repeats_stuck(content, self.repeat_stop)
+        payload["stream"] = True
+        content, finish, stopped = self._send(
+            "POST", f"{self.url}/chat/completions", payload,
+            lambda response: read_streamed(response, self.repeat_stop),
+        )
+        stuck = stopped or repeats_stuck(content, self.repeat_stop)
         if stuck:
             log.warning("OCR reply ends repeating itself; the text was cut short")
         text = trim_repetition(content)
         return Reading(parse_spotting(text, image.width, image.height),
                        finish == "length" or stuck)
 
-    def _send(self, method: str, url: str, payload: dict[str, Any] | None) -> httpx.Response:
-        """Send with retries; return a 2xx response or raise one of the OCR errors."""
+    def _send(
+        self, method: str, url: str, payload: dict[str, Any] | None,
+        read: Callable[[httpx.Response], T] | None = None,
+    ) -> Any:
+        """Send with retries; return ``read(response)`` of a 2xx response (the response,
+        its body read, without ``read``) or raise one of the OCR errors. A connection lost
+        while the body streams in is retried like one lost before."""
         failure = ""
         attempts = self.retries + 1
         for attempt in range(attempts):
             retry_after: float | None = None
             try:
-                response = self._client.request(method, url, json=payload)
+                with self._client.stream(method, url, json=payload) as response:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        if read is None:
+                            response.read()
+                            return response
+                        return read(response)
+                    response.read()
+                    message = server_message(response)
+                    if status != 429 and status < 500:
+                        raise OcrRequestError(
+                            f"vLLM server at {url} refused the request: HTTP {status}: "
+                            f"{message}"
+                        )
+                    failure = f"HTTP {status}: {message}"
+                    retry_after = _retry_after(response)
             except httpx.TransportError as exc:
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return response
-                message = server_message(response)
-                if status != 429 and status < 500:
-                    raise OcrRequestError(
-                        f"vLLM server at {url} refused the request: HTTP {status}: {message}"
-                    )
-                failure = f"HTTP {status}: {message}"
-                retry_after = _retry_after(response)
             if attempt + 1 < attempts:
                 delay = self.retry_delay(attempt, retry_after)
                 log.warning(
@@ -340,6 +357,57 @@ class VllmHunyuanEngine:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max))
         return delay
+
+
+def read_streamed(response: httpx.Response, policy: RepetitionStop) -> tuple[str, str | None, bool]:
+    """The text, ``finish_reason`` and whether the repetition stop ended it, of a streamed
+    chat completion (server-sent events), read as it arrives; a reply that is a whole
+    chat completion (a server that does not stream) is read as one.
+
+    The reply is checked at the stop ``policy``'s checkpoints; once it is stuck the
+    stream is abandoned, which makes vLLM abort the request, so a runaway decode costs
+    no more GPU time than it took to notice.
+    """
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        response.read()
+        content, reason = reply_choice(response)
+        return content, reason, False
+    stop = replace(policy, stopped=False, _next=None)
+    parts: list[str] = []
+    length = 0
+    finish: str | None = None
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line.removeprefix("data:").strip()
+        if data == "[DONE]":
+            break
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise OcrError(f"vLLM stream from {response.url} is not JSON: {exc}") from exc
+        if not isinstance(event, dict):
+            raise OcrError(f"vLLM stream from {response.url} sent {type(event).__name__}")
+        if event.get("error") is not None:
+            error = event["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            raise OcrError(f"vLLM stream from {response.url} failed: {message}")
+        choices = event.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            continue
+        choice = choices[0]
+        delta = choice.get("delta")
+        piece = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(piece, str) and piece:
+            parts.append(piece)
+            length += len(piece)
+            if stop.due(length) and stop.check("".join(parts)):
+                return "".join(parts), finish, True
+        if isinstance(choice.get("finish_reason"), str):
+            finish = choice["finish_reason"]
+    if finish == "length":
+        log.warning("OCR reply hit the max_tokens cap; the text was cut short")
+    return "".join(parts), finish, False
 
 
 def repeats_stuck(text: str, policy: RepetitionStop) -> bool:

@@ -421,6 +421,34 @@ def test_generation_stops_at_max_new_tokens(tiny_model: Path) -> None:
         assert all(reply.truncated for reply in replies)
 
 
+def test_the_reader_gives_the_engine_whole_images_within_the_processors_limits(
+    engine: HunyuanEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.images import DecodedImage
+    from models.reader import read_text
+
+    sizes: list[tuple[int, int]] = []
+    generate = engine.generate
+
+    def spy(images: list[Image.Image]) -> list[Reply]:
+        sizes.extend(image.size for image in images)
+        return generate(images)
+
+    monkeypatch.setattr(engine, "generate", spy)
+    # Within the tiny processor's 64 x 64 pixels: whole, aspect 3 included.
+    for size in ((60, 40), (96, 32)):
+        image = Image.new("RGB", size, "white")
+        reading = read_text(engine, DecodedImage((image,), size, "PNG", 1, (0,)), Settings())
+        assert sizes[-1] == size
+        assert reading.truncated  # the random model runs into the cap of 8 tokens
+    # Past them: tiles, each within the pixel budget.
+    sizes.clear()
+    image = Image.new("RGB", (200, 60), "white")
+    read_text(engine, DecodedImage((image,), image.size, "PNG", 1, (0,)), Settings())
+    assert len(sizes) > 1
+    assert all(w * h <= 64 * 64 for w, h in sizes)
+
+
 def test_a_read_that_hit_the_cap_is_a_truncated_reading(engine: HunyuanEngine) -> None:
     readings = engine.read(ad_images()[:2])
     assert len(readings) == 2
