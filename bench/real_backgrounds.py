@@ -112,6 +112,8 @@ class Case:
     claim: str | None
     canonical: str | None
     claim_px: int
+    #: Every line of text drawn, in reading order (for character recall).
+    drawn: tuple[str, ...] = ()
 
 
 def _backdrop(rng: random.Random, photo: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -179,7 +181,7 @@ def make_cases(photos: Sequence[Path], images: int, seed: int = 0) -> list[Case]
         buffer = io.BytesIO()
         rendered.image.convert("RGB").save(buffer, "JPEG", quality=rng.randint(60, 85))
         cases.append(Case(f"{'claim' if violating else 'clean'}-{index:03d}", buffer.getvalue(),
-                          drawn, canonical, claim_px))
+                          drawn, canonical, claim_px, rendered.lines))
     return cases
 
 

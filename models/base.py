@@ -50,6 +50,19 @@ class TextLine:
         return abs(y1 - y0) > abs(x1 - x0)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What an engine read in one image: its lines, and whether the read was cut short.
+
+    ``truncated`` is set when generation stopped before the model finished: at the cap on
+    new tokens, or stopped for repeating itself. The lines before the cut are kept, but
+    text after it was never read, so such a reading is never taken as complete.
+    """
+
+    lines: list[TextLine]
+    truncated: bool = False
+
+
 @runtime_checkable
 class OcrEngine(Protocol):
     """What every OCR backend provides.
@@ -67,8 +80,21 @@ class OcrEngine(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadingEngine(Protocol):
+    """An engine whose reads can be cut short (a generative model): ``read`` says so."""
+
+    def read(self, images: Sequence[Image.Image]) -> list[Reading]:
+        """Read every image of the batch, each with whether its read was cut short."""
+        ...
+
+
 class FakeEngine:
-    """An engine for tests: returns the lines a callable (or a fixed list) gives per image."""
+    """An engine for tests: returns the lines a callable (or a fixed list) gives per image.
+
+    With ``truncated`` every read is reported cut short, as a generative engine's read
+    that hit its token cap is.
+    """
 
     name = "fake"
     version = "fake-1"
@@ -76,9 +102,16 @@ class FakeEngine:
     def __init__(
         self,
         lines: list[TextLine] | Callable[[Image.Image], list[TextLine]] | None = None,
+        *,
+        truncated: bool = False,
     ) -> None:
         self._lines = lines if lines is not None else []
+        self.truncated = truncated
         self.calls = 0
+
+    def read(self, images: Sequence[Image.Image]) -> list[Reading]:
+        """``recognize``'s lines, each reading marked ``truncated`` as configured."""
+        return [Reading(lines, self.truncated) for lines in self.recognize(images)]
 
     def recognize(self, images: Sequence[Image.Image]) -> list[list[TextLine]]:
         """Answer every image with the configured lines, counting the calls."""

@@ -7,11 +7,16 @@ With special tokens skipped a spotting reply holds the lines back to back as
 ``text(x1,y1),(x2,y2)``; with them kept it reads ``<ref>text</ref><quad>(x1,y1),(x2,y2)</quad>``.
 Coordinates are normalised to 0-1000 whatever the image size, so they are scaled
 by the *original* image's width and height here.
+
+``RepetitionStop`` is the tail-repetition stop both engines apply while a reply grows
+(Tencent's policy: eight copies of a unit of up to 256 characters at the tail, looked
+for from 4,000 characters on); ``trim_repetition`` cleans what a stopped reply ends with.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from models.base import Box, Point, TextLine
@@ -188,3 +193,71 @@ def trim_repetition(
     window = range(start + best_period, min(start + 2 * best_period, n + 1))
     cut = next((c for c in window if _is_unit_end(text, c)), start + best_period)
     return text[:cut]
+
+
+#: A reply whose tail is the same unit this many times over is stuck (Tencent's stop).
+REPEAT_STOP_REPEATS = 8
+
+#: Longest repeated unit, in characters, the stop looks for.
+REPEAT_STOP_MAX_UNIT = 256
+
+#: The stop first looks once a reply is this many characters long, then every
+#: ``REPEAT_STOP_EVERY`` characters more, at its last ``REPEAT_STOP_WINDOW`` characters:
+#: short replies are never stopped (a dotted leader or 哈哈哈 is text, not a loop).
+REPEAT_STOP_FROM = 4000
+REPEAT_STOP_EVERY = 1000
+REPEAT_STOP_WINDOW = 8000
+
+
+def repeats_at_tail(
+    text: str, *, min_repeats: int = REPEAT_STOP_REPEATS, max_unit: int = REPEAT_STOP_MAX_UNIT
+) -> bool:
+    """Whether ``text`` ends in ``min_repeats`` back-to-back copies of one unit of at most
+    ``max_unit`` characters that is not only whitespace."""
+    n = len(text)
+    for period in range(1, min(max_unit, n // max(min_repeats, 1)) + 1):
+        unit = text[n - period :]
+        if unit.strip() and text.endswith(unit * min_repeats):
+            return True
+    return False
+
+
+@dataclass
+class RepetitionStop:
+    """Decides, as a reply grows, when greedy decoding is stuck repeating itself.
+
+    ``check(text)`` is given the whole reply so far, as often as convenient; it looks at
+    the tail only once the reply has reached the next checkpoint (``start``, then every
+    ``every`` characters), so it costs little however often it is called. Once it has
+    said stop it keeps saying so.
+    """
+
+    min_repeats: int = REPEAT_STOP_REPEATS
+    start: int = REPEAT_STOP_FROM
+    every: int = REPEAT_STOP_EVERY
+    window: int = REPEAT_STOP_WINDOW
+    max_unit: int = REPEAT_STOP_MAX_UNIT
+    stopped: bool = False
+    _next: int | None = None
+
+    def due(self, length: int) -> bool:
+        """Whether a reply of ``length`` characters has reached the next checkpoint (or
+        the stop has fired): cheap, so a caller can build the text only when it is."""
+        return self.stopped or length >= (self.start if self._next is None else self._next)
+
+    def check(self, text: str) -> bool:
+        """True when the reply so far ends in a loop and generation should stop."""
+        if self.stopped:
+            return True
+        next_at = self.start if self._next is None else self._next
+        if len(text) < next_at:
+            return False
+        self._next = len(text) + self.every
+        tail = text[-self.window :]
+        self.stopped = repeats_at_tail(tail, min_repeats=self.min_repeats,
+                                       max_unit=self.max_unit)
+        return self.stopped
+
+    def describe(self) -> str:
+        """The settings, as they enter an engine version."""
+        return f"repeat_stop={self.min_repeats}x{self.max_unit}@{self.start}+{self.every}"

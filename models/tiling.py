@@ -10,6 +10,9 @@ of which exceeds it). Neighbouring tiles overlap by at least ``settings.tile_ove
 the tile's length (for a long image: 0.225 x its width with the defaults, more than the
 height of any ordinary text line), so a line cut by one seam is whole in the next tile.
 
+Engines that read the whole image themselves (HunyuanOCR: its processor resizes within
+its own pixel range) declare a ``WholeImage`` and are tiled only past its limits.
+
 ``merge_lines`` maps the lines read in each tile back to image coordinates and removes
 what the overlaps read twice, whichever way the text runs: a line cut by a seam (across
 or down the image, read left to right, right to left, top to bottom or bottom to top) is
@@ -84,6 +87,43 @@ def plan_tiles(size: tuple[int, int], settings: Settings) -> list[Rect]:
     long_spans = spans(long, long_cap, overlap)
     xs, ys = (long_spans, short_spans) if width >= height else (short_spans, long_spans)
     return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
+
+
+@dataclass(frozen=True)
+class WholeImage:
+    """An engine that reads the whole image (its processor resizes it) up to its limits.
+
+    HunyuanOCR's processor scales any image to between its min and max pixels and refuses
+    aspect ratios past 200; Tencent sends it the whole image. Only an image past
+    ``max_pixels`` (which the processor would shrink) or past ``max_aspect`` is cut, into
+    the fewest overlapping tiles that are each within both limits.
+    """
+
+    max_pixels: int
+    max_aspect: float = 200.0
+
+    def fits(self, size: tuple[int, int]) -> bool:
+        """Whether an image of ``size`` is read whole."""
+        width, height = size
+        short, long = sorted((width, height))
+        return short > 0 and width * height <= self.max_pixels and long <= self.max_aspect * short
+
+    def plan(self, size: tuple[int, int], overlap: float) -> list[Rect]:
+        """Tiles (left, top, right, bottom) covering an image of ``size``, row by row: the
+        whole image when it fits, else tiles each within ``max_pixels`` and ``max_aspect``."""
+        width, height = size
+        if self.fits(size) or min(width, height) <= 0:
+            return [(0, 0, width, height)]
+        overlap = min(max(overlap, 0.0), MAX_OVERLAP)
+        short, long = sorted((width, height))
+        side = max(1, math.isqrt(max(self.max_pixels, 1)))
+        short_spans = spans(short, min(short, side), overlap)
+        short_tile = max(end - start for start, end in short_spans)
+        long_cap = max(1, min(math.floor(self.max_aspect * short_tile),
+                              self.max_pixels // short_tile))
+        long_spans = spans(long, long_cap, overlap)
+        xs, ys = (long_spans, short_spans) if width >= height else (short_spans, long_spans)
+        return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
 
 
 def spans(length: int, cap: int, overlap: float) -> list[tuple[int, int]]:

@@ -1,9 +1,12 @@
 """HunyuanOCR served by vLLM's OpenAI-compatible server: the worker is an HTTP client.
 
-Start the server next to the workers, for example::
+Start the server next to the workers as Tencent's serve.sh does, for example::
 
-    vllm serve tencent/HunyuanOCR --revision <commit> \\
-        --no-enable-prefix-caching --mm-processor-cache-gb 0 --port 8001
+    hf download tencent/HunyuanOCR --revision <commit> --local-dir HunyuanOCR --exclude "v1.0/*"
+    vllm serve ./HunyuanOCR --served-model-name tencent/HunyuanOCR -tp 1 \\
+        --limit-mm-per-prompt '{"image":4,"video":0}' --trust-remote-code \\
+        --gpu-memory-utilization 0.9 --max-model-len 131072 \\
+        --max-num-batched-tokens 131072 --port 8001
 
 and set ``ADREVIEW_OCR_ENGINE=hunyuan-vllm`` (``ADREVIEW_VLLM_URL`` and friends in
 ``worker.settings``). vLLM batches the requests of all workers continuously, so each
@@ -12,9 +15,15 @@ one image per request.
 
 Each request is a chat completion with the official spotting prompt: an empty system
 message, then one user message holding the image (a base64 data URL) first and the
-prompt second; greedy decoding, ``repetition_penalty`` 1.08 and a cap on new tokens.
-The reply is trimmed of runaway repetition and parsed into lines whose 0-1000
-coordinates are scaled to pixels of the image sent.
+prompt second; greedy decoding, ``repetition_penalty`` 1.08 and at most 8192 new tokens.
+Each image is sent whole unless it is past ``hunyuan_max_pixels`` or the aspect ratio
+200 (``whole_image``). Replies are streamed, as Tencent's client does: the
+tail-repetition stop of ``models.hunyuan_output`` is applied as the reply grows, and a
+stuck reply is abandoned early (vLLM aborts the request). A reply that stopped at the cap
+(``finish_reason`` ``length``) or was stopped is a truncated ``Reading``. The reply is
+trimmed of runaway repetition and parsed into lines whose 0-1000 coordinates are scaled
+to pixels of the image sent. A server that answers with a whole chat completion instead
+of a stream is read the same way.
 
 Failures map onto the project's error tree: connection errors, timeouts, 429 and 5xx
 are retried with exponential backoff and full jitter and end as ``OcrUnavailable``;
@@ -26,25 +35,33 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import httpx
 from PIL import Image
 
-from models.base import TextLine
-from models.hunyuan_output import build_messages, parse_spotting, trim_repetition
+from models.base import Reading, TextLine
+from models.hunyuan_output import (
+    REPETITION_PENALTY,
+    RepetitionStop,
+    build_messages,
+    parse_spotting,
+    trim_repetition,
+)
+from models.tiling import WholeImage
 from worker.errors import EngineUnavailable, OcrError, OcrRequestError, OcrUnavailable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Repetition penalty HunyuanOCR is meant to be decoded with (keeps decodes from looping).
-REPETITION_PENALTY = 1.08
+T = TypeVar("T")
 
 #: First retry waits up to this many seconds; each further retry doubles the bound.
 BACKOFF_BASE = 0.5
@@ -104,6 +121,11 @@ def server_message(response: httpx.Response) -> str:
 
 def reply_content(response: httpx.Response) -> str:
     """The assistant's text in a 200 chat-completion reply; ``OcrError`` if it has none."""
+    return reply_choice(response)[0]
+
+
+def reply_choice(response: httpx.Response) -> tuple[str, str | None]:
+    """The assistant's text and the ``finish_reason`` of a 200 chat-completion reply."""
     try:
         body = response.json()
     except ValueError as exc:
@@ -119,9 +141,10 @@ def reply_content(response: httpx.Response) -> str:
         content = ""
     if not isinstance(content, str):
         raise OcrError(f"vLLM reply from {response.url} has non-text content")
-    if choice.get("finish_reason") == "length":
+    finish = choice.get("finish_reason")
+    if finish == "length":
         log.warning("OCR reply hit the max_tokens cap; the text was cut short")
-    return content
+    return content, finish if isinstance(finish, str) else None
 
 
 class VllmHunyuanEngine:
@@ -147,7 +170,9 @@ class VllmHunyuanEngine:
         connect_timeout: float = 5.0,
         retries: int = 3,
         concurrency: int = 8,
-        max_tokens: int = 2048,
+        max_tokens: int = 8192,
+        max_pixels: int = 2048 * 2048,
+        repeat_stop: RepetitionStop | None = None,
         backoff_base: float = BACKOFF_BASE,
         backoff_max: float = BACKOFF_MAX,
     ) -> None:
@@ -157,9 +182,12 @@ class VllmHunyuanEngine:
         self.retries = max(0, retries)
         self.concurrency = max(1, concurrency)
         self.max_tokens = max_tokens
+        self.max_pixels = max_pixels
+        self.repeat_stop = repeat_stop or RepetitionStop()
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.version = f"vllm:{model}" + (f"@{revision}" if revision else "")
+        self.version = (f"vllm:{model}" + (f"@{revision}" if revision else "")
+                        + f"|{self.generation_settings()}")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             headers=headers,
@@ -184,7 +212,17 @@ class VllmHunyuanEngine:
             retries=settings.vllm_retries,
             concurrency=settings.vllm_concurrency,
             max_tokens=settings.hunyuan_max_new_tokens,
+            max_pixels=settings.hunyuan_max_pixels,
         )
+
+    def generation_settings(self) -> str:
+        """Every setting that changes what the server reads, as it enters ``version``."""
+        return (f"max_tokens={self.max_tokens},repetition_penalty={REPETITION_PENALTY},"
+                f"{self.repeat_stop.describe()},max_pixels={self.max_pixels}")
+
+    def whole_image(self) -> WholeImage:
+        """Images within the served processor's pixel budget are sent whole."""
+        return WholeImage(self.max_pixels)
 
     @staticmethod
     def is_available() -> bool:
@@ -206,6 +244,10 @@ class VllmHunyuanEngine:
 
         The first failure (in input order) is raised; requests not yet sent are dropped.
         """
+        return [reading.lines for reading in self.read(images)]
+
+    def read(self, images: Sequence[Image.Image]) -> list[Reading]:
+        """As ``recognize``, each reading marked when the server's reply was cut short."""
         if not images:
             return []
         if len(images) == 1 or self.concurrency == 1:
@@ -237,7 +279,7 @@ class VllmHunyuanEngine:
             )
         return served
 
-    def _read(self, image: Image.Image) -> list[TextLine]:
+    def _read(self, image: Image.Image) -> Reading:
         """One image: request, trim, parse, with boxes in pixels of ``image``."""
         payload: dict[str, Any] = {
             "model": self.model,
@@ -250,31 +292,48 @@ class VllmHunyuanEngine:
             "repetition_penalty": REPETITION_PENALTY,
             "skip_special_tokens": True,
         }
-        response = self._send("POST", f"{self.url}/chat/completions", payload)
-        text = trim_repetition(reply_content(response))
-        return parse_spotting(text, image.width, image.height)
+        payload["stream"] = True
+        content, finish, stopped = self._send(
+            "POST", f"{self.url}/chat/completions", payload,
+            lambda response: read_streamed(response, self.repeat_stop),
+        )
+        stuck = stopped or repeats_stuck(content, self.repeat_stop)
+        if stuck:
+            log.warning("OCR reply ends repeating itself; the text was cut short")
+        text = trim_repetition(content)
+        return Reading(parse_spotting(text, image.width, image.height),
+                       finish == "length" or stuck)
 
-    def _send(self, method: str, url: str, payload: dict[str, Any] | None) -> httpx.Response:
-        """Send with retries; return a 2xx response or raise one of the OCR errors."""
+    def _send(
+        self, method: str, url: str, payload: dict[str, Any] | None,
+        read: Callable[[httpx.Response], T] | None = None,
+    ) -> Any:
+        """Send with retries; return ``read(response)`` of a 2xx response (the response,
+        its body read, without ``read``) or raise one of the OCR errors. A connection lost
+        while the body streams in is retried like one lost before."""
         failure = ""
         attempts = self.retries + 1
         for attempt in range(attempts):
             retry_after: float | None = None
             try:
-                response = self._client.request(method, url, json=payload)
+                with self._client.stream(method, url, json=payload) as response:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        if read is None:
+                            response.read()
+                            return response
+                        return read(response)
+                    response.read()
+                    message = server_message(response)
+                    if status != 429 and status < 500:
+                        raise OcrRequestError(
+                            f"vLLM server at {url} refused the request: HTTP {status}: "
+                            f"{message}"
+                        )
+                    failure = f"HTTP {status}: {message}"
+                    retry_after = _retry_after(response)
             except httpx.TransportError as exc:
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return response
-                message = server_message(response)
-                if status != 429 and status < 500:
-                    raise OcrRequestError(
-                        f"vLLM server at {url} refused the request: HTTP {status}: {message}"
-                    )
-                failure = f"HTTP {status}: {message}"
-                retry_after = _retry_after(response)
             if attempt + 1 < attempts:
                 delay = self.retry_delay(attempt, retry_after)
                 log.warning(
@@ -298,6 +357,66 @@ class VllmHunyuanEngine:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max))
         return delay
+
+
+def read_streamed(response: httpx.Response, policy: RepetitionStop) -> tuple[str, str | None, bool]:
+    """The text, ``finish_reason`` and whether the repetition stop ended it, of a streamed
+    chat completion (server-sent events), read as it arrives; a reply that is a whole
+    chat completion (a server that does not stream) is read as one.
+
+    The reply is checked at the stop ``policy``'s checkpoints; once it is stuck the
+    stream is abandoned, which makes vLLM abort the request, so a runaway decode costs
+    no more GPU time than it took to notice.
+    """
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        response.read()
+        content, reason = reply_choice(response)
+        return content, reason, False
+    stop = replace(policy, stopped=False, _next=None)
+    parts: list[str] = []
+    length = 0
+    finish: str | None = None
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line.removeprefix("data:").strip()
+        if data == "[DONE]":
+            break
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise OcrError(f"vLLM stream from {response.url} is not JSON: {exc}") from exc
+        if not isinstance(event, dict):
+            raise OcrError(f"vLLM stream from {response.url} sent {type(event).__name__}")
+        if event.get("error") is not None:
+            error = event["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            raise OcrError(f"vLLM stream from {response.url} failed: {message}")
+        choices = event.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            continue
+        choice = choices[0]
+        delta = choice.get("delta")
+        piece = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(piece, str) and piece:
+            parts.append(piece)
+            length += len(piece)
+            if stop.due(length) and stop.check("".join(parts)):
+                return "".join(parts), finish, True
+        if isinstance(choice.get("finish_reason"), str):
+            finish = choice["finish_reason"]
+    if finish == "length":
+        log.warning("OCR reply hit the max_tokens cap; the text was cut short")
+    return "".join(parts), finish, False
+
+
+def repeats_stuck(text: str, policy: RepetitionStop) -> bool:
+    """Whether a whole reply ends stuck in a loop, by the stop ``policy`` (looked at once,
+    as a streaming client would at the reply's last checkpoint)."""
+    if len(text) < policy.start:
+        return False
+    stop = replace(policy, stopped=False, _next=None)
+    return stop.check(text)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -183,12 +183,36 @@ def test_vllm_serves_a_pinned_hunyuanocr_revision(compose: dict[str, Any]) -> No
     assert str(vllm["image"]).startswith("vllm/vllm-openai")
     script = " ".join(argv(vllm.get("entrypoint") or [])) + " " + \
         " ".join(argv(vllm.get("command") or []))
-    assert "serve tencent/HunyuanOCR" in script
-    for flag in ("--revision", "--no-enable-prefix-caching", "--mm-processor-cache-gb 0"):
+    # Tencent's current serve.sh, on the weights of the pinned revision.
+    assert 'serve "/models/HunyuanOCR-$$HUNYUAN_REVISION"' in script
+    for flag in ("--served-model-name tencent/HunyuanOCR", "-tp 1",
+                 """--limit-mm-per-prompt '{"image":4,"video":0}'""", "--trust-remote-code",
+                 "--gpu-memory-utilization 0.9", "--max-model-len 131072",
+                 "--max-num-batched-tokens 131072"):
         assert flag in script
+    # The 1.0-era recipe is gone.
+    for flag in ("--no-enable-prefix-caching", "--mm-processor-cache-gb"):
+        assert flag not in script
     # Unpinned means refused, not the hub's moving root.
     assert 'test -n "$$HUNYUAN_REVISION"' in script
     assert vllm["environment"]["HUNYUAN_REVISION"].startswith("${ADREVIEW_HUNYUAN_REVISION")
+    assert vllm["depends_on"]["vllm-weights"]["condition"] == "service_completed_successfully"
+    assert "hunyuan-weights:/models:ro" in vllm["volumes"]
+
+
+def test_the_weights_are_downloaded_at_the_pinned_revision_without_the_1_0_folder(
+    compose: dict[str, Any],
+) -> None:
+    weights = services(compose)["vllm-weights"]
+    assert weights["profiles"] == ["gpu"]
+    assert weights["image"] == services(compose)["vllm"]["image"]
+    script = " ".join(argv(weights["entrypoint"]))
+    assert 'test -n "$$HUNYUAN_REVISION"' in script
+    assert "snapshot_download('tencent/HunyuanOCR', revision=os.environ['HUNYUAN_REVISION']" \
+        in script
+    assert "local_dir='/models/HunyuanOCR-' + os.environ['HUNYUAN_REVISION']" in script
+    assert "ignore_patterns=['v1.0/*']" in script
+    assert "hunyuan-weights:/models" in weights["volumes"]
 
 
 APP_SERVICES = ("api", "worker", "worker-gpu")

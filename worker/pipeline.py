@@ -33,6 +33,13 @@ LINE_SEPARATOR = "\n"
 #: Why a reject match counts as review: its lines were read with low OCR confidence.
 LOW_CONFIDENCE = "low_confidence"
 
+#: Why an image goes to review although no rule may have fired: its OCR was cut short
+#: (the model hit its token cap or was stopped repeating itself), so text went unread.
+OCR_TRUNCATED = "ocr_truncated"
+
+#: The evidence item's rule id for a cut-short read.
+TRUNCATED_RULE = "ocr.truncated"
+
 
 class OcrCache(Protocol):
     """Where OCR results are kept by image hash, so an image is never read twice."""
@@ -76,7 +83,7 @@ def review(
     the ad once the industry is declared again.
     """
     from models.images import decode_image
-    from models.reader import read_image
+    from models.reader import read_text
 
     settings = settings or get_settings()
     sha256 = hashlib.sha256(data).hexdigest()
@@ -90,6 +97,7 @@ def review(
                               sha256=sha256, timings=timings, industry=industry)
 
     lines = cache.get(sha256, engine.name, engine.version) if cache is not None else None
+    truncated_size: tuple[int, int] | None = None
     if lines is None:
         try:
             decoded = decode_image(data, settings)
@@ -98,13 +106,16 @@ def review(
         timings["decode"] = time.perf_counter() - started
         ocr_started = time.perf_counter()
         try:
-            lines = read_image(engine, decoded, settings)
+            reading = read_text(engine, decoded, settings)
         except (OcrUnavailable, EngineUnavailable):
             raise
         except OcrError as exc:
             log.warning("OCR failed on image %s: %s", sha256[:12], exc)
             return failed(exc.code, str(exc))
         timings["ocr"] = time.perf_counter() - ocr_started
+        lines = reading.lines
+        if reading.truncated:
+            truncated_size = decoded.size
         if settings.second_look and isinstance(engine, LineReader):
             look_started = time.perf_counter()
             unsure = unsure_lines(lines, ruleset, settings, industry)
@@ -116,7 +127,11 @@ def review(
                     log.warning("second look failed on image %s: %s", sha256[:12], exc)
             timings["second_look"] = time.perf_counter() - look_started
             timings["second_look_lines"] = float(len(unsure))
-        if cache is not None:
+        if truncated_size is not None:
+            # Text after the cut was never read: keeping these lines as the image's OCR
+            # would let a claim past the cut pass on every later judgement.
+            log.warning("OCR of image %s was cut short; not kept as complete", sha256[:12])
+        elif cache is not None:
             cache.put(sha256, engine.name, engine.version, lines, decoded.size, timings["ocr"])
     else:
         timings["ocr_cached"] = 1.0
@@ -126,10 +141,40 @@ def review(
                              near_miss=settings.near_miss)
     except UnknownIndustry as exc:
         return failed(ErrorCode.UNKNOWN_INDUSTRY, str(exc))
+    if truncated_size is not None:
+        judged = with_truncation(judged, lines, truncated_size)
     timings["match"] = time.perf_counter() - match_started
     timings["total"] = time.perf_counter() - started
     return Verdict(judged.decision, judged.evidence, ruleset.version, engine.name,
                    engine.version, sha256, None, timings, industry=industry)
+
+
+def with_truncation(
+    judged: Judged, lines: Sequence[TextLine], size: tuple[int, int]
+) -> Judged:
+    """``judged`` for an image whose OCR was cut short: never ``pass``.
+
+    An evidence item with reason ``ocr_truncated`` (rule ``ocr.truncated``, over the whole
+    image, the last line read as its text) sends the ad to review; a reject claim read
+    before the cut still rejects.
+    """
+    width, height = size
+    last = lines[-1].text if lines else ""
+    cut = Evidence(
+        rule=TRUNCATED_RULE,
+        category="ocr",
+        severity=Severity.REVIEW,
+        phrase="",
+        text=last,
+        line=last,
+        box=((0.0, 0.0), (float(width), 0.0), (float(width), float(height)),
+             (0.0, float(height))),
+        uncertain=True,
+        reason=OCR_TRUNCATED,
+    )
+    evidence = (*judged.evidence, cut)
+    severities = [Severity.REVIEW if e.uncertain else e.severity for e in evidence]
+    return Judged(decide(severities), evidence)
 
 
 def judge_lines(

@@ -194,8 +194,27 @@ class Settings(BaseSettings):
     hunyuan_device: str | None = Field(
         default=None, description="torch device; CUDA when present, else CPU."
     )
-    hunyuan_batch_size: int = Field(default=4, description="Images per generate() call.")
-    hunyuan_max_new_tokens: int = Field(default=2048, description="Cap on generated tokens.")
+    hunyuan_batch_size: int = Field(
+        default=1,
+        description="Images per generate() call. One, as Tencent runs it: batched bf16 output "
+        "is not yet shown equal to single (scripts/gpu-check.sh compares them).",
+    )
+    hunyuan_max_new_tokens: int = Field(
+        default=8192,
+        description="Cap on generated tokens (Tencent recommends 8192); a read that reaches "
+        "it is truncated and sends the ad to review.",
+    )
+    hunyuan_attn_implementation: str = Field(
+        default="eager",
+        description="transformers attention: eager (as Tencent runs it), sdpa or "
+        "flash_attention_2.",
+    )
+    hunyuan_max_pixels: int = Field(
+        default=2048 * 2048,
+        description="Largest image, in pixels, HunyuanOCR reads whole (its processor's "
+        "max_pixels; the transformers engine uses its loaded processor's own value). Larger "
+        "images, and those past the aspect ratio 200, are read in tiles.",
+    )
 
     # HunyuanOCR behind a vLLM OpenAI-compatible server.
     vllm_url: str = Field(default="http://127.0.0.1:8001/v1", description="vLLM server base URL.")

@@ -19,9 +19,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from models.base import TextLine
-from models.hunyuan import HunyuanEngine, ModelSource, Reply, read_reply
+from models.base import Reading, TextLine
+from models.hunyuan import (
+    HunyuanEngine,
+    ModelSource,
+    Reply,
+    missing_requirements,
+    read_reply,
+    tail_repetition_stop,
+)
+from models.hunyuan_output import RepetitionStop
 from models.registry import create_engine
+from models.tiling import WholeImage
 from worker.errors import ConfigError, EngineUnavailable, OcrError
 from worker.settings import Settings
 
@@ -200,6 +209,35 @@ def test_the_registry_builds_the_engine_without_loading_it(tiny_model: Path) -> 
 
 def test_is_available_where_torch_and_transformers_are_installed() -> None:
     assert HunyuanEngine.is_available()
+    assert missing_requirements() is None
+
+
+def test_is_available_checks_what_loading_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata, util
+
+    versions = {"torch": "2.13.0", "transformers": "5.20.0"}
+    real_find_spec = util.find_spec
+
+    def version(name: str) -> str:
+        return versions[name]
+
+    def find_spec(name: str) -> object:
+        return None if name == "torchvision" else real_find_spec(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    monkeypatch.setattr(util, "find_spec", find_spec)
+    missing_requirements.cache_clear()
+    try:
+        assert "torchvision" in (missing_requirements() or "")
+        assert not HunyuanEngine.is_available()
+        versions["transformers"] = "5.22.0"
+        missing_requirements.cache_clear()
+        assert missing_requirements() is None
+        versions["torch"] = "2.4.1"
+        missing_requirements.cache_clear()
+        assert "torch 2.4.1" in (missing_requirements() or "")
+    finally:
+        missing_requirements.cache_clear()
 
 
 # ---------------------------------------------------------------- model source and version
@@ -227,7 +265,7 @@ def test_a_hub_id_with_a_revision_is_versioned_by_both_and_not_downloaded() -> N
     engine = HunyuanEngine.from_settings(
         Settings(hunyuan_model="tencent/HunyuanOCR", hunyuan_revision="0123abc")
     )
-    assert engine.version == "hunyuan:tencent/HunyuanOCR@0123abc"
+    assert engine.version.startswith("hunyuan:tencent/HunyuanOCR@0123abc|")
     assert not engine.is_loaded
     assert not engine.local_files_only
 
@@ -254,6 +292,46 @@ def test_a_local_folder_ignores_the_revision_and_is_versioned_by_its_content(
 def test_a_relative_path_that_does_not_exist_is_not_taken_for_a_hub_id() -> None:
     with pytest.raises(EngineUnavailable, match="does not exist"):
         ModelSource.resolve("./models/HunyuanOCR", "abc")
+
+
+def test_the_defaults_are_how_tencent_runs_the_model() -> None:
+    settings = Settings()
+    assert settings.hunyuan_max_new_tokens == 8192
+    assert settings.hunyuan_batch_size == 1
+    assert settings.hunyuan_attn_implementation == "eager"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hunyuan_max_new_tokens": 4096},
+        {"hunyuan_attn_implementation": "sdpa"},
+        {"hunyuan_batch_size": 4},
+    ],
+)
+def test_the_version_changes_with_the_generation_settings(
+    tiny_model: Path, change: dict[str, object]
+) -> None:
+    plain = HunyuanEngine.from_settings(tiny_settings(tiny_model))
+    changed = HunyuanEngine.from_settings(tiny_settings(tiny_model, **change))
+    assert changed.version != plain.version
+    assert changed.version.split("|")[0] == plain.version.split("|")[0]
+
+
+def test_the_version_changes_with_the_repetition_stop(tiny_model: Path) -> None:
+    source = ModelSource.resolve(str(tiny_model), None)
+    plain = HunyuanEngine(source)
+    stricter = HunyuanEngine(source, repeat_stop=RepetitionStop(min_repeats=4))
+    assert stricter.version != plain.version
+
+
+def test_when_the_attention_is_unknown_then_config_error_lists_the_choices(
+    tiny_model: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="eager"):
+        HunyuanEngine.from_settings(
+            tiny_settings(tiny_model, hunyuan_attn_implementation="flash")
+        )
 
 
 @pytest.mark.parametrize(("batch_size", "cap"), [(0, 8), (2, 0)])
@@ -294,6 +372,23 @@ def test_cpu_runs_in_float32_with_left_padding(engine: HunyuanEngine) -> None:
     assert loaded.processor.tokenizer.padding_side == "left"
 
 
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_the_model_is_loaded_with_the_configured_attention(
+    tiny_model: Path, attention: str
+) -> None:
+    engine = HunyuanEngine.from_settings(
+        tiny_settings(tiny_model, hunyuan_attn_implementation=attention)
+    )
+    engine.load()
+    assert engine._loaded is not None
+    assert engine._loaded.model.config._attn_implementation == attention
+
+
+def test_the_whole_image_limit_is_the_processors_max_pixels(engine: HunyuanEngine) -> None:
+    # The tiny processor was saved with max_pixels 64 x 64.
+    assert engine.whole_image() == WholeImage(64 * 64)
+
+
 def test_decoding_is_greedy_with_the_repetition_penalty_and_the_cap(
     engine: HunyuanEngine,
 ) -> None:
@@ -324,6 +419,76 @@ def test_generation_stops_at_max_new_tokens(tiny_model: Path) -> None:
             assert reply.new_tokens == cap or not reply.truncated
         # The random model never says end-of-sequence: every reply runs into the cap.
         assert all(reply.truncated for reply in replies)
+
+
+def test_the_reader_gives_the_engine_whole_images_within_the_processors_limits(
+    engine: HunyuanEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.images import DecodedImage
+    from models.reader import read_text
+
+    sizes: list[tuple[int, int]] = []
+    generate = engine.generate
+
+    def spy(images: list[Image.Image]) -> list[Reply]:
+        sizes.extend(image.size for image in images)
+        return generate(images)
+
+    monkeypatch.setattr(engine, "generate", spy)
+    # Within the tiny processor's 64 x 64 pixels: whole, aspect 3 included.
+    for size in ((60, 40), (96, 32)):
+        image = Image.new("RGB", size, "white")
+        reading = read_text(engine, DecodedImage((image,), size, "PNG", 1, (0,)), Settings())
+        assert sizes[-1] == size
+        assert reading.truncated  # the random model runs into the cap of 8 tokens
+    # Past them: tiles, each within the pixel budget.
+    sizes.clear()
+    image = Image.new("RGB", (200, 60), "white")
+    read_text(engine, DecodedImage((image,), image.size, "PNG", 1, (0,)), Settings())
+    assert len(sizes) > 1
+    assert all(w * h <= 64 * 64 for w, h in sizes)
+
+
+def test_a_read_that_hit_the_cap_is_a_truncated_reading(engine: HunyuanEngine) -> None:
+    readings = engine.read(ad_images()[:2])
+    assert len(readings) == 2
+    # The random model never says end-of-sequence: every read runs into the cap of 8.
+    assert all(isinstance(r, Reading) and r.truncated for r in readings)
+
+
+class CharTokenizer:
+    """Decodes token ids as the characters at those places of an alphabet."""
+
+    alphabet = "ab(),0123456789"
+
+    def decode(self, ids: object, skip_special_tokens: bool = True) -> str:
+        return "".join(self.alphabet[int(i)] for i in ids)  # type: ignore[attr-defined]
+
+
+def test_the_repetition_stop_ends_only_the_rows_stuck_in_a_loop() -> None:
+    policy = RepetitionStop(min_repeats=4, start=8, every=1)
+    stop = tail_repetition_stop(CharTokenizer(), 2, 2, policy, probe_tokens=4)
+    prompt = [0, 1]
+    loop = [2, 5, 3] * 6  # "(0)" over and over
+    varied = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 5, 6, 7, 8, 9, 10, 11, 12]
+    ids = torch.tensor([prompt + loop, prompt + varied])
+    flags = stop(ids, None)
+    assert flags.tolist() == [True, False]
+    assert [s.stopped for s in stop.stops] == [True, False]
+    # The policy it was given is a template: it is never stopped itself.
+    assert not policy.stopped
+
+
+def test_the_repetition_stop_waits_for_the_reply_to_reach_its_first_checkpoint() -> None:
+    policy = RepetitionStop(min_repeats=4, start=100, every=1)
+    stop = tail_repetition_stop(CharTokenizer(), 0, 1, policy, probe_tokens=1)
+    assert stop(torch.tensor([[2, 5, 3] * 10]), None).tolist() == [False]
+
+
+def test_a_reply_stopped_for_repeating_itself_is_cut_short() -> None:
+    reply = Reply("特惠(0,0),(100,100)", 300, truncated=False, stopped=True)
+    assert reply.cut_short
+    assert not Reply("特惠(0,0),(100,100)", 30, truncated=False).cut_short
 
 
 def test_batched_and_one_by_one_generation_agree(tiny_model: Path) -> None:
@@ -423,3 +588,17 @@ def test_on_cuda_the_model_runs_in_bfloat16(tiny_model: Path) -> None:
     assert next(loaded.model.parameters()).dtype == torch.bfloat16
     assert all(1 <= reply.new_tokens <= 8 for reply in engine.generate(images))
     assert engine.load_count == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_batched_bfloat16_output_equals_one_by_one(tiny_model: Path) -> None:
+    # Until this holds on the real model too, the batch size stays 1 by default.
+    engine = HunyuanEngine.from_settings(
+        tiny_settings(tiny_model, hunyuan_device=None, hunyuan_batch_size=3)
+    )
+    images = ad_images()
+    together = [reply.text for reply in engine.generate(images)]
+    alone = [engine.generate([image])[0].text for image in images]
+    assert engine._loaded is not None and engine._loaded.dtype == torch.bfloat16
+    assert together == alone

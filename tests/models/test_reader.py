@@ -10,8 +10,8 @@ from PIL import Image
 
 from models.base import FakeEngine, TextLine
 from models.images import DecodedImage, decode_image
-from models.reader import MAX_BATCH, read_image
-from models.tiling import plan_tiles
+from models.reader import MAX_BATCH, read_image, read_text
+from models.tiling import WholeImage, plan_tiles
 from tests.models.labels import Label, draw, reader
 from worker.errors import OcrError, OcrUnavailable
 from worker.settings import Settings
@@ -96,6 +96,50 @@ def test_a_detail_page_is_read_tile_by_tile_and_put_back_together() -> None:
     assert [size for batch in engine.batches for size in batch] == [
         (right - left, bottom - top) for left, top, right, bottom in tiles
     ]
+
+
+class WholeImageRecordingEngine(RecordingEngine):
+    """A recording fake that reads whole images up to the given limits, as HunyuanOCR."""
+
+    def __init__(self, labels: Sequence[Label], limits: WholeImage) -> None:
+        super().__init__(labels)
+        self.limits = limits
+
+    def whole_image(self) -> WholeImage:
+        return self.limits
+
+
+def test_an_engine_that_reads_whole_images_gets_a_banner_whole() -> None:
+    labels = [Label(1, "全网第一 限时抢购 新品首发", (10, 20, 700, 70))]
+    banner = still(draw((728, 90), labels))
+    tiled = RecordingEngine(labels)
+    read_image(tiled, banner, DEFAULTS)
+    assert len(tiled.batches[0]) > 1
+    whole = WholeImageRecordingEngine(labels, WholeImage(2048 * 2048))
+    lines = read_image(whole, banner, DEFAULTS)
+    assert whole.batches == [[(728, 90)]]
+    assert found(lines) == expected(labels)
+
+
+def test_an_engine_that_reads_whole_images_gets_tiles_past_its_pixel_limit() -> None:
+    labels = [Label(1, "顶部宣传语", (30, 30, 700, 110)), Label(2, "底部结尾", (100, 7900, 650, 7980))]
+    limits = WholeImage(2048 * 2048)
+    engine = WholeImageRecordingEngine(labels, limits)
+    lines = read_image(engine, still(draw((750, 8000), labels)), DEFAULTS)
+    sizes = [size for batch in engine.batches for size in batch]
+    assert len(sizes) > 1
+    assert all(w * h <= limits.max_pixels for w, h in sizes)
+    assert found(lines) == expected(labels)
+
+
+def test_a_read_cut_short_in_any_crop_makes_the_whole_reading_truncated() -> None:
+    labels = [Label(1, "全网第一", (20, 20, 300, 60))]
+    image = still(draw((400, 300), labels))
+    complete = read_text(FakeEngine(reader(labels)), image, DEFAULTS)
+    assert not complete.truncated
+    cut = read_text(FakeEngine(reader(labels), truncated=True), image, DEFAULTS)
+    assert cut.truncated
+    assert found(cut.lines) == expected(labels)
 
 
 def test_a_decoded_png_goes_through_with_exact_boxes() -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from models.base import FakeEngine, TextLine
 from models.tiling import (
     TILE_LENGTH_FACTOR,
+    WholeImage,
     merge_lines,
     orient,
     plan_tiles,
@@ -145,6 +146,65 @@ def test_tile_plans_cover_the_image_within_bounds_with_the_overlap_asked(
             assert end - start >= min(overlap * tile_length, tile_length - 1) - 1e-6
     if max(width, height) > max_side:
         assert len(tiles) > 1
+
+
+# --- WholeImage: engines that read the whole image ------------------------------------
+
+HUNYUAN = WholeImage(2048 * 2048)
+
+
+def test_a_banner_is_read_whole_by_a_whole_image_engine() -> None:
+    # Today's tiling cuts it into 120 x 90 pieces; HunyuanOCR's processor takes it as is.
+    assert len(plan_tiles((728, 90), Settings())) > 1
+    assert HUNYUAN.plan((728, 90), 0.15) == [(0, 0, 728, 90)]
+
+
+def test_a_phone_photo_within_max_pixels_is_read_whole() -> None:
+    assert HUNYUAN.plan((2000, 2000), 0.15) == [(0, 0, 2000, 2000)]
+    assert HUNYUAN.plan((20000, 101), 0.15) == [(0, 0, 20000, 101)]
+
+
+def test_past_max_pixels_a_detail_page_is_cut_into_tiles_within_the_limits() -> None:
+    tiles = HUNYUAN.plan((750, 8000), 0.15)
+    assert len(tiles) > 1
+    for x0, y0, x1, y1 in tiles:
+        assert (x0, x1) == (0, 750)
+        assert (x1 - x0) * (y1 - y0) <= HUNYUAN.max_pixels
+
+
+def test_past_the_aspect_limit_a_strip_is_cut_into_tiles_within_it() -> None:
+    tiles = HUNYUAN.plan((30000, 100), 0.15)
+    assert len(tiles) == 2
+    for x0, y0, x1, y1 in tiles:
+        assert (y0, y1) == (0, 100)
+        assert (x1 - x0) <= 200 * 100
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    width=st.integers(1, 40000),
+    height=st.integers(1, 40000),
+    max_pixels=st.integers(64 * 64, 4096 * 4096),
+    overlap=st.floats(0.0, 0.5),
+)
+def test_whole_image_plans_cover_the_image_with_tiles_within_the_limits(
+    width: int, height: int, max_pixels: int, overlap: float
+) -> None:
+    limits = WholeImage(max_pixels)
+    tiles = limits.plan((width, height), overlap)
+    xs, ys = axis_spans(tiles)
+    assert sorted(tiles) == sorted((x0, y0, x1, y1) for x0, x1 in xs for y0, y1 in ys)
+    for axis, length in ((xs, width), (ys, height)):
+        assert axis[0][0] == 0 and axis[-1][1] == length
+        for (_, end), (start, _) in itertools.pairwise(axis):
+            assert start <= end, "no gap between neighbouring tiles"
+    if limits.fits((width, height)):
+        assert tiles == [(0, 0, width, height)]
+    else:
+        for x0, y0, x1, y1 in tiles:
+            w, h = x1 - x0, y1 - y0
+            assert w * h <= max_pixels
+            assert max(w, h) <= 200 * min(w, h)
 
 
 # --- merge_lines ---------------------------------------------------------------------

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
-from models.hunyuan_output import SPOTTING_PROMPT
+from models.hunyuan_output import SPOTTING_PROMPT, RepetitionStop
 from models.registry import create_engine
-from models.vllm import PNG_MAX_PIXELS, VllmHunyuanEngine
+from models.tiling import WholeImage
+from models.vllm import PNG_MAX_PIXELS, VllmHunyuanEngine, read_streamed
 from worker.errors import (
     EngineUnavailable,
     OcrError,
@@ -203,11 +205,13 @@ class FakeVllm:
             data, kind = reply.body, "text/plain"
         else:
             data, kind = json.dumps(reply.body, ensure_ascii=False).encode(), "application/json"
+        headers = dict(reply.headers)
+        kind = headers.pop("Content-Type", kind)
         try:
             handler.send_response(reply.status)
             handler.send_header("Content-Type", kind)
             handler.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
+            for name, value in headers.items():
                 handler.send_header(name, value)
             handler.end_headers()
             handler.wfile.write(data)
@@ -303,6 +307,7 @@ def test_request_is_the_chat_completion_vllm_expects(
     assert body["max_tokens"] == 321
     assert body["repetition_penalty"] == pytest.approx(1.08)
     assert body["skip_special_tokens"] is True
+    assert body["stream"] is True
     assert body["messages"][0] == {"role": "system", "content": ""}
     assert [p["type"] for p in body["messages"][1]["content"]] == ["image_url", "text"]
     assert body["messages"][1]["content"][1]["text"] == SPOTTING_PROMPT
@@ -547,9 +552,97 @@ def test_when_a_decode_runs_away_then_the_repetition_is_trimmed(
 ) -> None:
     runaway = CONTENT + "最佳(10,10),(20,20)" * 200 + "最佳(10,"
     fake.respond = lambda seen, index: Reply(body=completion(runaway, finish_reason="length"))
-    (lines,) = make_engine().recognize([blank(1000, 1000)])
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    lines = reading.lines
     assert [line.text for line in lines] == ["全网第一", "最佳"]
     assert bounds_of(lines[1]) == pytest.approx((10, 10, 20, 20))
+    assert reading.truncated
+
+
+def streamed(pieces: list[str], finish_reason: str = "stop") -> bytes:
+    """A chat completion as vLLM streams it: server-sent events, one delta each."""
+    events = [{"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": SERVED,
+               "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                            "finish_reason": None}]}]
+    events += [{"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": SERVED,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+               for piece in pieces]
+    events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": SERVED,
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})
+    lines = [f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events]
+    return ("".join(lines) + "data: [DONE]\n\n").encode()
+
+
+SSE = {"Content-Type": "text/event-stream"}
+
+
+def test_a_streamed_reply_is_read_as_it_arrives(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    pieces = ["全网", "第一(100,200)", ",(300,260)", "限时特惠(0,0),(500,100)"]
+    fake.respond = lambda seen, index: Reply(body=streamed(pieces), headers=SSE)
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert [line.text for line in reading.lines] == ["全网第一", "限时特惠"]
+    assert bounds_of(reading.lines[0]) == pytest.approx((100, 200, 300, 260))
+    assert not reading.truncated
+
+
+def test_a_streamed_reply_cut_at_the_cap_is_truncated(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    fake.respond = lambda seen, index: Reply(
+        body=streamed(["全网第一(100,200),(300,260)", "最佳(1"], "length"), headers=SSE)
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert reading.truncated
+    assert [line.text for line in reading.lines] == ["全网第一"]
+
+
+def test_a_stream_stuck_in_a_loop_is_abandoned_at_the_first_checkpoint_past_it() -> None:
+    ordinary = [f"第{i}行(10,{i}),(20,{i})" for i in range(250)]
+    loop = ["最佳(10,10),(20,20)"] * 3000
+    response = httpx.Response(200, headers=SSE, content=streamed(ordinary + loop))
+    text, finish, stopped = read_streamed(response, RepetitionStop())
+    assert stopped
+    assert finish is None
+    full = len("".join(ordinary + loop))
+    assert len(text) < full // 4
+    assert text.endswith("最佳(10,10),(20,20)" * 8)
+
+
+def test_an_error_event_in_the_stream_is_an_ocr_error(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    body = b'data: {"error": {"message": "engine dead"}}\n\n'
+    fake.respond = lambda seen, index: Reply(body=body, headers=SSE)
+    with pytest.raises(OcrError, match="engine dead"):
+        make_engine(retries=0).read([blank(100, 100)])
+
+
+def test_a_reply_that_finished_is_complete(fake: FakeVllm, make_engine: EngineFactory) -> None:
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert [line.text for line in reading.lines] == ["全网第一"]
+    assert not reading.truncated
+
+
+def test_a_reply_that_ends_stuck_in_a_loop_is_truncated_even_when_the_server_stopped(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    # Past the stop's first checkpoint (4,000 characters) and eight copies at the tail.
+    ordinary = "".join(f"第{i}行(10,{i % 1000}),(20,{i % 1000})" for i in range(250))
+    stuck = ordinary + "最佳(10,10),(20,20)" * 20
+    fake.respond = lambda seen, index: Reply(body=completion(stuck, finish_reason="stop"))
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert reading.truncated
+    assert reading.lines[-1].text == "最佳"
+
+
+def test_a_short_reply_with_repeated_characters_is_not_taken_for_a_loop(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    dotted = "价格" + "." * 40 + "99元(10,10),(900,60)"
+    fake.respond = lambda seen, index: Reply(body=completion(dotted))
+    (reading,) = make_engine().read([blank(1000, 1000)])
+    assert not reading.truncated
 
 
 def test_when_the_reply_says_there_is_no_text_then_there_are_no_lines(
@@ -577,7 +670,7 @@ def test_from_settings_uses_the_vllm_settings(fake: FakeVllm) -> None:
     assert isinstance(engine, VllmHunyuanEngine)
     with engine:
         assert engine.name == "hunyuan-vllm"
-        assert engine.version == f"vllm:{SERVED}@0123abc"
+        assert engine.version.startswith(f"vllm:{SERVED}@0123abc|max_tokens=77,")
         assert engine.concurrency == 2
         engine.recognize([blank(50, 50)])
     (seen,) = fake.seen
@@ -586,8 +679,22 @@ def test_from_settings_uses_the_vllm_settings(fake: FakeVllm) -> None:
 
 
 def test_version_without_a_revision_is_the_served_model(make_engine: EngineFactory) -> None:
-    assert make_engine().version == f"vllm:{SERVED}"
+    assert make_engine().version.split("|")[0] == f"vllm:{SERVED}"
     assert VllmHunyuanEngine.is_available() is True
+
+
+@pytest.mark.parametrize("change", [{"max_tokens": 4096}, {"max_pixels": 1024 * 1024}])
+def test_the_version_changes_with_the_generation_settings(
+    make_engine: EngineFactory, change: dict[str, Any]
+) -> None:
+    assert make_engine(**change).version != make_engine().version
+
+
+def test_the_defaults_follow_tencents_client() -> None:
+    with VllmHunyuanEngine("http://127.0.0.1:9/v1", SERVED) as engine:
+        assert engine.max_tokens == 8192
+        assert engine.whole_image() == WholeImage(2048 * 2048)
+    assert Settings().hunyuan_max_new_tokens == 8192
 
 
 def test_health_lists_the_served_models(fake: FakeVllm, make_engine: EngineFactory) -> None:
@@ -600,3 +707,21 @@ def test_when_the_configured_model_is_not_served_then_health_says_what_is(
 ) -> None:
     with pytest.raises(EngineUnavailable, match=r"serves: tencent/HunyuanOCR"):
         make_engine(model="other").health()
+
+
+def test_the_reader_sends_a_banner_whole_and_a_page_past_max_pixels_in_tiles(
+    fake: FakeVllm, make_engine: EngineFactory
+) -> None:
+    from models.images import DecodedImage
+    from models.reader import read_text
+
+    engine = make_engine(max_pixels=1000 * 1000)
+    banner = blank(728, 90)
+    read_text(engine, DecodedImage((banner,), banner.size, "PNG", 1, (0,)), Settings())
+    assert [seen.image_size for seen in fake.chats] == [(728, 90)]
+    page = blank(750, 3000)
+    read_text(engine, DecodedImage((page,), page.size, "PNG", 1, (0,)), Settings())
+    sizes = [seen.image_size for seen in fake.chats[1:]]
+    assert len(sizes) > 1
+    assert all(size is not None and size[0] == 750 and size[0] * size[1] <= 1000 * 1000
+               for size in sizes)

@@ -100,3 +100,59 @@ def test_an_image_already_read_comes_from_the_cache_without_decoding_or_ocr(
     assert verdict.decision is Decision.REJECT
     assert [m.phrase for m in verdict.matches] == ["根治"]
     assert "decode" not in verdict.timings and "ocr_cached" in verdict.timings
+
+
+# ---------------------------------------------------------------- reads cut short
+
+
+def test_a_truncated_read_of_clean_text_is_review_with_reason_ocr_truncated(
+    small: RuleSet,
+) -> None:
+    engine = FakeEngine([TextLine.rect("保温杯 限时特价", 0, 0, 160, 20, None)], truncated=True)
+    verdict = review(png(), engine, small, SETTINGS)
+    assert verdict.decision is Decision.REVIEW
+    (cut,) = verdict.matches
+    assert (cut.rule, cut.reason, cut.uncertain) == ("ocr.truncated", "ocr_truncated", True)
+    assert cut.text == "保温杯 限时特价"
+    assert cut.box == ((0.0, 0.0), (200.0, 0.0), (200.0, 80.0), (0.0, 80.0))
+    assert cut.to_dict()["reason"] == "ocr_truncated"
+
+
+def test_the_same_read_complete_passes(small: RuleSet) -> None:
+    engine = FakeEngine([TextLine.rect("保温杯 限时特价", 0, 0, 160, 20, None)])
+    verdict = review(png(), engine, small, SETTINGS)
+    assert verdict.decision is Decision.PASS
+    assert verdict.matches == ()
+
+
+def test_a_truncated_read_is_never_cached_so_the_image_is_read_again(small: RuleSet) -> None:
+    data = png()
+    cache = MemoryCache()
+    cut = FakeEngine([TextLine.rect("保温杯", 0, 0, 80, 20, None)], truncated=True)
+    review(data, cut, small, SETTINGS, cache)
+    assert cache.added == []
+    again = FakeEngine([TextLine.rect("保温杯 全网第一", 0, 0, 160, 20, 0.97)])
+    verdict = review(data, again, small, SETTINGS, cache)
+    assert again.calls == 1
+    assert verdict.decision is Decision.REJECT
+    assert len(cache.added) == 1
+
+
+def test_a_reject_claim_read_before_the_cut_still_rejects(small: RuleSet) -> None:
+    engine = FakeEngine([TextLine.rect("全网第一", 0, 0, 80, 20, 0.97)], truncated=True)
+    verdict = review(png(), engine, small, SETTINGS)
+    assert verdict.decision is Decision.REJECT
+    assert [m.reason for m in verdict.matches] == [None, "ocr_truncated"]
+
+
+@pytest.mark.parametrize("read", ["全网第NEW款上市", "ABC治百病 特效", "3D全网第 新品"])
+def test_a_claim_whose_edge_was_lost_against_latin_letters_reaches_review_as_a_near_miss(
+    read: str,
+) -> None:
+    from rules import load_ruleset
+
+    ruleset = load_ruleset(SETTINGS.rules_dir)
+    engine = FakeEngine([TextLine.rect(read, 0, 0, 180, 20, 0.95)])
+    verdict = review(png(), engine, ruleset, SETTINGS)
+    assert verdict.decision is Decision.REVIEW
+    assert "ocr_near_miss" in [m.reason for m in verdict.matches]
