@@ -1,5 +1,4 @@
-"""``adreview migrate``: the database schema and the declared API keys.
-"""
+"""``adreview migrate``: the database schema and the declared API keys."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The queue: ``submit``, ``worker``, ``requeue`` and ``rescan``.
-"""
+"""The queue: ``submit``, ``worker``, ``requeue`` and ``rescan``."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from worker.cli._common import (
     stdout,
     unknown_industry,
 )
+from worker.cli.rules_folder import announce_folder, load_rules
 from worker.errors import AdreviewError
 from worker.settings import get_settings
 
@@ -72,6 +72,7 @@ def worker_command(
         from worker.celery_app import app as celery
 
         settings = get_settings()
+        announce_folder(settings.rules_dir)
         argv = ["worker", "--queues", queues or settings.queue, "--pool", pool,
                 "--loglevel", loglevel]
         if concurrency is not None:
@@ -247,7 +248,6 @@ def rescan_command(
     Only submissions whose current verdict used another rule set are judged, so an
     interrupted rescan continues when run again and a finished one does nothing.
     """
-    from rules import load_ruleset
     from rules.schema import Decision
     from worker.db import Store
     from worker.rescan import default_jobs, rescan
@@ -259,7 +259,7 @@ def rescan_command(
             param_hint="--decision",
         )
     settings = make_settings(rules=rules, db=db)
-    ruleset = load_ruleset(settings.rules_dir)
+    ruleset = load_rules(settings.rules_dir)
     with (
         Store.open(settings.database_url) as store,
         progress_bar(stderr) as progress,

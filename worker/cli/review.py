@@ -1,5 +1,4 @@
-"""Reviewing and reading verdicts: ``scan``, ``verdicts``, ``show`` and ``annotate``.
-"""
+"""Reviewing and reading verdicts: ``scan``, ``verdicts``, ``show`` and ``annotate``."""
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from worker.cli._common import (
     stdout,
     unknown_industry,
 )
+from worker.cli.rules_folder import announce
 
 
 @app.command("scan")
@@ -63,6 +63,8 @@ def scan(
     try:
         with gate(fail_on):
             code = run_scan(paths, settings, jobs=jobs, as_json=as_json, out=stdout,
+                            on_ruleset=lambda ruleset: announce(settings.rules_dir,
+                                                                ruleset.version),
                             err=stderr, industry=industry,
                             fail_on=FAILING[fail_on] if fail_on is not None else (),
                             with_lines=with_lines)

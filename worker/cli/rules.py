@@ -1,9 +1,9 @@
-"""``adreview rules``: check, test, list, schema, stats and diff of a rule set.
-"""
+"""``adreview rules``: init, check, test, list, schema, stats and diff of a rule set."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,10 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from worker.errors import RuleError
-
-if TYPE_CHECKING:
-    from rules import RuleSet
 from worker.cli._common import (
     FAILING,
     DbOption,
@@ -30,11 +26,32 @@ from worker.cli._common import (
     stdout,
     unknown_industry,
 )
+from worker.cli.rules_folder import init_folder, load_rules, note_local
+from worker.errors import ConfigError, RuleError
+
+if TYPE_CHECKING:
+    from rules import RuleSet
 
 rules_app = typer.Typer(
     help="Check, test and list the banned-phrase rule set.", no_args_is_help=True
 )
 app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("init")
+def rules_init(
+    directory: Annotated[Path, typer.Argument(help="A new (or empty) folder to copy into.")],
+) -> None:
+    """Copy the shipped rule set into a folder of your own to edit, and print the line
+    that makes every command, worker and API process use it."""
+    try:
+        written = init_folder(directory)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="DIRECTORY") from None
+    folder = directory.resolve()
+    stderr.print(f"{len(written)} rule files copied into {folder}; edit them, check with "
+                 "`adreview rules check`, and use them with:", markup=False, highlight=False)
+    print(f"export ADREVIEW_RULES_DIR={shlex.quote(str(folder))}", flush=True)
 
 
 @rules_app.command("check")
@@ -57,10 +74,12 @@ def rules_check(
     patterns = sum(len(r.patterns) for r in enabled)
     stdout.print(
         f"ok: {len(ruleset.rules)} rules ({len(enabled)} enabled) in {len(ruleset.categories)} "
-        f"categories, {phrases} phrases, {patterns} patterns, version {ruleset.version}",
+        f"categories, {phrases} phrases, {patterns} patterns, version {ruleset.version}, "
+        f"in {folder.resolve()}",
         markup=False,
         highlight=False,
     )
+    note_local(folder)
 
 
 @rules_app.command("test")
@@ -77,7 +96,6 @@ def rules_test(
     With ``--fail-on``: exit 0 below the threshold, 1 at or above it, 2 on a usage error or
     a rule set that does not load.
     """
-    from rules import load_ruleset
     from rules.engine import UnknownIndustry
 
     if (text is None) == (file is None):
@@ -89,7 +107,7 @@ def rules_test(
         except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(f"cannot read {file}: {exc}") from None
     with gate(fail_on):
-        ruleset = load_ruleset(rules_dir_of(rules))
+        ruleset = load_rules(rules_dir_of(rules))
     try:
         judgement = ruleset.judge(text, industry)
     except UnknownIndustry as exc:
@@ -112,9 +130,8 @@ def rules_test(
 @rules_app.command("list")
 def rules_list(rules: RulesDir = None) -> None:
     """List the rules, grouped by category."""
-    from rules import load_ruleset
 
-    ruleset = load_ruleset(rules_dir_of(rules))
+    ruleset = load_rules(rules_dir_of(rules))
     by_category = defaultdict(list)
     for rule in ruleset.rules:
         by_category[rule.spec.category].append(rule)
@@ -195,12 +212,11 @@ def rules_stats(
     """Which rules misfire: per rule and phrase, hits, confirmed, overridden and precision
     from reviewer decisions, the commonest text around overridden hits, and the YAML
     exception that would silence a context with many overrides (printed, never applied)."""
-    from rules import load_ruleset
     from worker.db import Store
     from worker.rule_stats import rule_stats
 
     settings = make_settings(db=db, rules=rules)
-    ruleset = load_ruleset(settings.rules_dir)
+    ruleset = load_rules(settings.rules_dir)
     with Store.open(settings.database_url) as store:
         result = rule_stats(store, ruleset, since=parse_since(since), context=context,
                             min_overrides=min_overrides)
@@ -244,12 +260,11 @@ def rules_diff(
 ) -> None:
     """Dry run: what a candidate rule set would change in the stored verdicts (no OCR, no
     writes)."""
-    from rules import load_ruleset
     from worker.db import Store
     from worker.rules_diff import diff_rules
 
     settings = make_settings(db=db)
-    ruleset = load_ruleset(candidate)
+    ruleset = load_rules(candidate)
     with Store.open(settings.database_url) as store:
         result = diff_rules(store, ruleset, min_confidence=settings.min_match_confidence,
                             since=parse_since(since), limit=limit, examples=examples)

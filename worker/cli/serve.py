@@ -1,5 +1,4 @@
-"""``adreview serve``: the HTTP API and the reviewer console.
-"""
+"""``adreview serve``: the HTTP API and the reviewer console."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Animated GIFs whose claim shows only in later frames.
-"""
+"""Animated GIFs whose claim shows only in later frames."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The handful of realistic sample ads ``adreview demo`` writes and scans.
-"""
+"""The handful of realistic sample ads ``adreview demo`` writes and scans."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Measuring what OCR read against what was drawn.
-"""
+"""Measuring what OCR read against what was drawn."""
 
 from __future__ import annotations
 
