@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 #: keeps them in ``rules/shipped``, a copy made by ``rules init rules`` in ``rules``).
 LOCAL_FOLDERS = (Path("rules/shipped"), Path("rules"))
 
+#: The first line of a rule file that tells YAML editors where the schema is.
+SCHEMA_LINE = b"# yaml-language-server:"
+
 
 def load_rules(folder: Path) -> RuleSet:
     """The rule set of ``folder``, after saying on stderr which folder and version it is."""
@@ -69,14 +72,17 @@ def differing_local_folder(in_use: Path, cwd: Path | None = None) -> Path | None
 
 
 def _digest(folder: Path) -> str:
-    """A hash of every rule file's path (relative to ``folder``) and bytes."""
+    """A hash of every rule file's path (relative to ``folder``) and bytes, leaving out
+    the editor's schema line (``rules init`` points it at its own copy of the schema)."""
     from rules.loader import rule_files
 
     root = folder.resolve()
     digest = hashlib.sha256()
     for path in rule_files(root):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        lines = path.read_bytes().splitlines(keepends=True)
+        kept = b"".join(line for line in lines if not line.startswith(SCHEMA_LINE))
+        digest.update(hashlib.sha256(kept).digest())
     return digest.hexdigest()
 
 
