@@ -117,11 +117,19 @@ def submit_command(
         typer.Option("--callback-url", help="POST each verdict here, signed with the "
                      "workers' ADREVIEW_WEBHOOK_SECRET."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='One {"image", "submission"} object per line.')
+    ] = False,
+    ids_only: Annotated[
+        bool, typer.Option("--ids", help="Only the submission ids, one per line.")
+    ] = False,
 ) -> None:
-    """Queue images for review; prints one submission id per line.
+    """Queue images for review; prints each image and its submission id, tab-separated.
 
-    A file that cannot be sent (unreadable, too large) is reported and skipped, and the
-    rest are sent; the command then exits 1 with a summary on stderr.
+    The id is the last field of each line (``cut -f2``); ``--ids`` prints the ids alone,
+    ``--json`` one object per line. A file that cannot be sent (unreadable, too large) or
+    a URL the workers will refuse (a private or loopback address) is reported and
+    skipped, and the rest are sent; the command then exits 1 with a summary on stderr.
     """
     from rules.engine import UnknownIndustry
     from worker.client import (
@@ -133,7 +141,11 @@ def submit_command(
         submit,
     )
     from worker.errors import ConfigError, EngineNotFound
+    from worker.fetch import url_refusal
     from worker.scan import find_images
+
+    if as_json and ids_only:
+        raise typer.BadParameter("give --json or --ids, not both", param_hint="--ids")
 
     settings = make_settings(db=db)
     try:  # before anything is stored: a submission no worker can review is refused
@@ -163,6 +175,11 @@ def submit_command(
         else:
             targets = [given]
         for image in targets:
+            refusal = url_refusal(image, settings) if is_url(image) else None
+            if refusal is not None:
+                failed.append(image)
+                stderr.print(f"error: {refusal}", markup=False, highlight=False)
+                continue
             try:
                 submission = submit(image, ad_id=ad_id, engine=engine, settings=settings,
                                     industry=industry, metadata=meta, priority=priority)
@@ -175,7 +192,13 @@ def submit_command(
                 stderr.print(f"error: {exc}", markup=False, highlight=False)
                 continue
             sent += 1
-            print(submission, flush=True)
+            if as_json:
+                print(json.dumps({"image": image, "submission": submission},
+                                 ensure_ascii=False), flush=True)
+            elif ids_only:
+                print(submission, flush=True)
+            else:
+                print(f"{image}\t{submission}", flush=True)
     if stored or failed:
         parts = [f"{sent} queued"]
         if stored:
