@@ -161,6 +161,7 @@ def evidence_for(target: str, settings: Settings) -> tuple[bytes, tuple[Evidence
     on the spot (nothing stored) when there is none.
     """
     from worker.db import Store
+    from worker.stored_images import ImageNotKept, stored_image
 
     path = Path(target)
     with Store.open(settings.database_url) as store:
@@ -178,16 +179,10 @@ def evidence_for(target: str, settings: Settings) -> tuple[bytes, tuple[Evidence
         current = store.current_verdict(target)
         if current is None:
             raise ConfigError(f"submission {target} has no verdict yet")
-        if not submission_row.source.startswith("scan:"):
-            raise ConfigError(
-                f"submission {target} came from {submission_row.source!r}; its image is not "
-                "kept on this machine"
-            )
-        image_path = Path(submission_row.source.removeprefix("scan:"))
         try:
-            return image_path.read_bytes(), current.verdict.matches
-        except OSError as exc:
-            raise ConfigError(f"cannot read the image of submission {target}: {exc}") from exc
+            return stored_image(submission_row, settings, store), current.verdict.matches
+        except ImageNotKept as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _review_now(data: bytes, settings: Settings) -> tuple[Evidence, ...]:
