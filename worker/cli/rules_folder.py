@@ -2,7 +2,8 @@
 
 A package installed without ``-e`` reads the rules copied into ``site-packages``, not
 the checkout's ``rules/shipped``: every command that loads rules says which folder and
-version it uses, and notes a ``rules`` folder in the working directory that differs.
+version it uses, and, while that is the shipped set, notes a ``rules`` folder in the
+working directory that differs from it.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ def note_local(folder: Path) -> None:
 
 
 def differing_local_folder(in_use: Path, cwd: Path | None = None) -> Path | None:
-    """The working directory's rule folder when it holds rule files that differ from
-    those of ``in_use``, else None."""
+    """The working directory's rule folder when the shipped rules are in use (no folder
+    was chosen) and it holds rule files that differ from them, else None."""
     from rules.loader import rule_files
 
+    if in_use.resolve() != SHIPPED_RULES_DIR.resolve():
+        return None  # a folder chosen on purpose (--rules, ADREVIEW_RULES_DIR)
     base = cwd or Path.cwd()
     for candidate in LOCAL_FOLDERS:
         folder = (base / candidate).resolve()
