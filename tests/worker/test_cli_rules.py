@@ -248,3 +248,20 @@ def test_rules_init_copies_the_shipped_set_and_prints_the_line_that_uses_it(
     assert checked.stdout.split(", in ")[0] == shipped.stdout.split(", in ")[0]
     assert again.exit_code == 2
     assert "exists and is not an empty folder" in " ".join(again.output.replace("│", " ").split())
+
+
+def test_every_command_help_is_plain_wrapped_text_without_type_tags_on_flags() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    paths: list[list[str]] = [[]]
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        paths.append([name])
+        paths += [[name, sub] for sub in getattr(command, "commands", {})]
+    for path in paths:
+        result = runner.invoke(app, [*path, "-h"], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, path
+        assert result.stdout.startswith("Usage: adreview"), path
+        assert "<bool>" not in result.stdout and "``" not in result.stdout, path
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, path
+    assert len(paths) > 20

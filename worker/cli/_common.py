@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: paragraphs re-wrapped to the terminal, no type tags on flags.
+    rich_markup_mode=None,
     # Sub-commands inherit these from the top context.
     context_settings={"help_option_names": ["-h", "--help"]},
 )

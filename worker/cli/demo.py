@@ -1,4 +1,4 @@
-"""``adreview demo``: sample ads scanned with the embedded defaults."""
+"""`adreview demo`: sample ads scanned with the embedded defaults."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def demo(
 ) -> None:
     """Generate realistic sample ads, scan them with the embedded defaults, draw the evidence.
 
-    The verdicts go to the database every command uses (``--db``, else
-    ``$ADREVIEW_DATABASE_URL``, else ``./adreview.db``), so ``adreview serve`` run from
+    The verdicts go to the database every command uses (`--db`, else
+    `$ADREVIEW_DATABASE_URL`, else `./adreview.db`), so `adreview serve` run from
     the same folder shows them in the reviewer console.
     """
     from worker.annotate import annotate
@@ -68,8 +68,8 @@ def demo(
 
 
 def own_command() -> list[str]:
-    """How to run ``adreview`` again from here: the bare name when it is on the PATH,
-    else the path of the script that is running (``.venv/bin/adreview``)."""
+    """How to run `adreview` again from here: the bare name when it is on the PATH,
+    else the path of the script that is running (`.venv/bin/adreview`)."""
     script = Path(sys.argv[0])
     found = shutil.which("adreview")
     if script.name != "adreview" or not script.exists():

@@ -1,4 +1,4 @@
-"""``adreview keys``: make, list and revoke HTTP API keys."""
+"""`adreview keys`: make, list and revoke HTTP API keys."""
 
 from __future__ import annotations
 

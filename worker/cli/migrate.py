@@ -1,4 +1,4 @@
-"""``adreview migrate``: the database schema and the declared API keys."""
+"""`adreview migrate`: the database schema and the declared API keys."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def migrate_command(db: DbOption = None) -> None:
 
     Safe to run while workers are up and from several processes at once (one waits for
     the other); a database already at the newest revision is left alone. Keys declared in
-    ``ADREVIEW_API_KEYS`` (``ROLE NAME KEY`` per line, e.g. a secrets file) are then made
+    `ADREVIEW_API_KEYS` (`ROLE NAME KEY` per line, e.g. a secrets file) are then made
     sure of: added when missing, left alone when stored.
     """
     from worker.db import Store, make_engine, safe_url, upgrade

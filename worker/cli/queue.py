@@ -1,4 +1,4 @@
-"""The queue: ``submit``, ``worker``, ``requeue`` and ``rescan``."""
+"""The queue: `submit`, `worker`, `requeue` and `rescan`."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def worker_command(
 ) -> None:
     """Run a Celery worker that reviews queued submissions.
 
-    Equivalent to ``celery -A worker.celery_app worker``. With ``--metrics-port`` the
+    Equivalent to `celery -A worker.celery_app worker`. With `--metrics-port` the
     parent process serves the counters of every pool process: unless
-    ``PROMETHEUS_MULTIPROC_DIR`` is set already, it is pointed at a fresh temporary folder
+    `PROMETHEUS_MULTIPROC_DIR` is set already, it is pointed at a fresh temporary folder
     (removed when the worker exits) before any metric exists.
     """
     import os
@@ -83,7 +83,7 @@ def worker_command(
             from worker.metrics import serve
 
             serve(metrics_port, addr=metrics_host)
-        # ``worker_main`` drops the worker's exit status; ``start`` returns it.
+        # `worker_main` drops the worker's exit status; `start` returns it.
         status = celery.start(argv=argv)
         if status:
             raise typer.Exit(status)
@@ -126,8 +126,8 @@ def submit_command(
 ) -> None:
     """Queue images for review; prints each image and its submission id, tab-separated.
 
-    The id is the last field of each line (``cut -f2``); ``--ids`` prints the ids alone,
-    ``--json`` one object per line. A file that cannot be sent (unreadable, too large) or
+    The id is the last field of each line (`cut -f2`); `--ids` prints the ids alone,
+    `--json` one object per line. A file that cannot be sent (unreadable, too large) or
     a URL the workers will refuse (a private or loopback address) is reported and
     skipped, and the rest are sent; the command then exits 1 with a summary on stderr.
     """
@@ -211,7 +211,7 @@ def submit_command(
 
 
 def _metadata_option(raw: str | None, callback_url: str | None) -> dict[str, object] | None:
-    """``--metadata`` and ``--callback-url`` as submission metadata (usage errors: exit 2)."""
+    """`--metadata` and `--callback-url` as submission metadata (usage errors: exit 2)."""
     from worker.client import RESERVED_METADATA
 
     meta: dict[str, object] = {}

@@ -1,10 +1,11 @@
-"""Reviewing and reading verdicts: ``scan``, ``verdicts``, ``show`` and ``annotate``."""
+"""Reviewing and reading verdicts: `scan`, `verdicts`, `show` and `annotate`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -25,6 +26,9 @@ from worker.cli._common import (
     unknown_industry,
 )
 from worker.cli.rules_folder import announce
+
+if TYPE_CHECKING:
+    from worker.db.records import StoredVerdict
 
 
 @app.command("scan")
@@ -49,7 +53,7 @@ def scan(
 ) -> None:
     """Review local images in-process (no broker needed) and store the verdicts.
 
-    With ``--fail-on``: exit 0 when no image is at or above the threshold, 1 when one is
+    With `--fail-on`: exit 0 when no image is at or above the threshold, 1 when one is
     (an image that could not be read counts), 2 on a usage error or when nothing could be
     judged (no images, a rule set that does not load, a database that cannot be opened).
     """
@@ -97,8 +101,17 @@ def verdicts(
         bool | None, typer.Option("--reviewed/--unreviewed",
                                   help="Only ads a reviewer has / has not decided about.")
     ] = None,
+    tsv: Annotated[
+        bool | None, typer.Option("--tsv/--table",
+                                  help="Tab-separated lines, or a table (default: a table on "
+                                       "a terminal, tab-separated lines into a pipe or file).")
+    ] = None,
 ) -> None:
-    """List the stored current verdicts (newest first) with their effective decisions."""
+    """List the stored current verdicts (newest first) with their effective decisions.
+
+    Into a pipe or a file (or with `--tsv`) each verdict is one tab-separated line under
+    a header: submission, judged, decision, effective decision, reviewer, image and
+    evidence (`rule: text` items separated by ` | `), never cut or folded."""
     from rules.schema import Decision
     from worker.db import Store
 
@@ -115,6 +128,9 @@ def verdicts(
     if as_json:
         for item in found:
             print(json.dumps(item.to_dict(), ensure_ascii=False))
+        return
+    if tsv or (tsv is None and not stdout.is_terminal):
+        print_tsv(found)
         return
     # Ids and times are copied from this table: they are never cut, on any width; the
     # image and its evidence share the last column and fold into what is left.
@@ -138,6 +154,27 @@ def verdicts(
                       f"{item.source.removeprefix('scan:')}:\n{evidence}")
     stdout.print(table)
     stdout.print(f"{len(found)} verdicts", markup=False)
+
+
+def print_tsv(found: Sequence[StoredVerdict]) -> None:
+    """`verdicts` as tab-separated lines under a header (tabs and line breaks inside a
+    field become spaces)."""
+
+    def clean(text: str) -> str:
+        return " ".join(text.replace("\t", " ").splitlines())
+
+    print("submission\tjudged\tdecision\teffective_decision\treviewer\timage\tevidence")
+    for item in found:
+        v = item.verdict
+        evidence = (
+            f"{v.error.code.value}: {v.error.message}" if v.error is not None
+            else " | ".join(f"{m.rule}: {m.text}" for m in v.matches)
+        )
+        reviewer = item.review.reviewer if item.review is not None else ""
+        fields = (item.submission, item.judged.isoformat(timespec="seconds"), v.decision.value,
+                  item.effective_decision.value, reviewer, item.source.removeprefix("scan:"),
+                  evidence)
+        print("\t".join(clean(f) for f in fields))
 
 
 @app.command("annotate")

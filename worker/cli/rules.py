@@ -1,4 +1,4 @@
-"""``adreview rules``: init, check, test, list, schema, stats and diff of a rule set."""
+"""`adreview rules`: init, check, test, list, schema, stats and diff of a rule set."""
 
 from __future__ import annotations
 
@@ -91,9 +91,9 @@ def rules_test(
     industry: IndustryOption = None,
     fail_on: FailOnOption = None,
 ) -> None:
-    """Show which rules fire on a text (an ad of ``--industry``, if given), and the decision.
+    """Show which rules fire on a text (an ad of `--industry`, if given), and the decision.
 
-    With ``--fail-on``: exit 0 below the threshold, 1 at or above it, 2 on a usage error or
+    With `--fail-on`: exit 0 below the threshold, 1 at or above it, 2 on a usage error or
     a rule set that does not load.
     """
     from rules.engine import UnknownIndustry

@@ -1,4 +1,4 @@
-"""``adreview serve``: the HTTP API and the reviewer console."""
+"""`adreview serve`: the HTTP API and the reviewer console."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def serve_command(
 ) -> None:
     """Serve the HTTP API with uvicorn (settings from ADREVIEW_* variables).
 
-    With ``--workers`` above 1, ``/metrics`` serves the counters of every worker process:
-    unless ``PROMETHEUS_MULTIPROC_DIR`` is set already, it is pointed at a fresh temporary
+    With `--workers` above 1, `/metrics` serves the counters of every worker process:
+    unless `PROMETHEUS_MULTIPROC_DIR` is set already, it is pointed at a fresh temporary
     folder (removed when the server exits) before the workers start. Forwarded headers
-    are applied by the app itself, from ``ADREVIEW_TRUSTED_PROXIES`` only.
+    are applied by the app itself, from `ADREVIEW_TRUSTED_PROXIES` only.
     """
     import os
     import shutil
