@@ -295,7 +295,11 @@ def rescan_command(
             on_start=lambda total: progress.update(task, total=total),
             on_progress=lambda n: progress.advance(task, n),
         )
-    after = ", ".join(f"{n} {d}" for d, n in sorted(summary.after.items())) or "none"
+    if not summary.judged:
+        stdout.print(f"rule set {summary.ruleset}: every stored ad is judged with it already; "
+                     "nothing to do", markup=False, highlight=False)
+        return
+    after = ", ".join(f"{n} {d}" for d, n in sorted(summary.after.items()))
     stdout.print(
         f"rule set {summary.ruleset}: {summary.judged} stored ads judged again "
         f"({summary.changed} decisions changed; now {after}), {summary.written} verdicts "
