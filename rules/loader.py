@@ -196,11 +196,16 @@ def _salvage(display: str, data: dict[Any, Any], lines: _LineMap) -> _Parsed:
         for j, item in enumerate(items if isinstance(items, list) else []):
             try:
                 entry: Any = spec.model_validate(item)
-            except ValidationError:
+            except ValidationError as exc:
                 ident = item.get("id") if isinstance(item, dict) else None
-                if spec in (RuleSpec, LexiconSpec) or not isinstance(ident, str):
+                if spec is RuleSpec:
+                    entry = _partial_rule(item, exc)
+                    if entry is None:
+                        continue
+                elif spec is LexiconSpec or not isinstance(ident, str):
                     continue
-                entry = spec.model_construct(id=ident.strip())
+                else:
+                    entry = spec.model_construct(id=ident.strip())
             index[(key, j)] = len(kept[key])
             kept[key].append(entry)
     renumbered = _LineMap()
@@ -213,6 +218,28 @@ def _salvage(display: str, data: dict[Any, Any], lines: _LineMap) -> _Parsed:
                                      industries=kept["industries"],
                                      lexicons=kept["lexicons"], rules=kept["rules"])
     return _Parsed(display, model, renumbered)
+
+
+#: Stands for the category or id of a rule whose own failed validation (already reported),
+#: so that the checks of its phrases, patterns and exceptions still run without a second,
+#: misleading problem about it.
+_UNCHECKED = "unchecked.invalid-value"
+
+
+def _partial_rule(item: Any, error: ValidationError) -> RuleSpec | None:
+    """A rule that failed validation, without its invalid fields (a missing category, id
+    or severity filled with a neutral value), or None when even that does not validate."""
+    if not isinstance(item, dict):
+        return None
+    bad = {e["loc"][0] for e in error.errors() if e["loc"]}
+    fields = {k: v for k, v in item.items() if k not in bad}
+    fields.setdefault("id", _UNCHECKED)
+    fields.setdefault("category", _UNCHECKED)
+    fields.setdefault("severity", "review")
+    try:
+        return RuleSpec.model_validate(fields)
+    except ValidationError:
+        return None
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -262,6 +289,8 @@ def _check(parsed: list[_Parsed], problems: list[RuleProblem]) -> None:
             ):
                 problems.append(RuleProblem(p.file, line, message))
             line = p.lines.line(("rules", i, "id"))
+            if rule.id == _UNCHECKED:
+                continue
             if rule.id in rule_ids:
                 problems.append(
                     RuleProblem(
@@ -334,7 +363,7 @@ def _check_rule(
     def at(*path: str | int) -> int | None:
         return lines.line(("rules", index, *path))
 
-    if rule.category not in categories:
+    if rule.category not in categories and rule.category != _UNCHECKED:
         known = ", ".join(sorted(categories)) or "none declared"
         yield (
             at("category"),
@@ -379,6 +408,8 @@ def _check_rule(
             yield item
         else:
             compiled.append(item)
+    # An exception may lie on a pattern reported above: it is not judged against the rest.
+    patterns_whole = len(compiled) == len(rule.patterns)
     for item in _compile(rule, "exception_patterns", rule.exception_patterns, at, expressions):
         if isinstance(item, tuple):
             yield item
@@ -387,7 +418,8 @@ def _check_rule(
         if not key:
             yield at("exceptions", j), f"rule {rule.id!r}: empty exception"
             continue
-        if not any(f and f in key for f in folded) and not any(r.search(key) for r in compiled):
+        if (patterns_whole and not any(f and f in key for f in folded)
+                and not any(r.search(key) for r in compiled)):
             yield (
                 at("exceptions", j),
                 f"rule {rule.id!r}: exception {exception!r} contains none of the rule's "

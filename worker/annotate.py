@@ -102,18 +102,19 @@ def _draw(image: Image.Image, evidence: Sequence[Evidence]) -> Image.Image:
     draw = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 250))
     font = _font(max(12, round(min(image.size) / 28)))
-    placed: list[Rect] = []
+    boxes = [[(float(x), float(y)) for x, y in item.box] for item in evidence]
+    # Every box is known before any label is placed: a label covers no matched text.
+    taken: list[Rect] = [_bounds(points) for points in boxes]
     labels: list[tuple[Rect, str, tuple[int, int, int], tuple[float, float]]] = []
-    for item in evidence:
+    for item, points in zip(evidence, boxes, strict=True):
         counts = "review" if item.uncertain or item.severity is Severity.REVIEW else "reject"
         colour = COLOURS[counts]
-        points = [(float(x), float(y)) for x, y in item.box]
         draw.polygon(points, outline=colour, width=width)
         label = f"{item.rule}: {item.phrase}"
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         size = (right - left + 2 * width, bottom - top + 2 * width)
-        spot = _label_spot(points, size, image.size, placed)
-        placed.append(spot)
+        spot = _label_spot(points, size, image.size, taken)
+        taken.append(spot)
         labels.append((spot, label, colour, (left, top)))
     # Labels after every box, so that no outline crosses a label.
     for (x0, y0, x1, y1), label, colour, (left, top) in labels:
@@ -125,33 +126,48 @@ def _draw(image: Image.Image, evidence: Sequence[Evidence]) -> Image.Image:
 Rect = tuple[float, float, float, float]
 
 
+def _bounds(points: list[tuple[float, float]]) -> Rect:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
 def _label_spot(
     points: list[tuple[float, float]],
     size: tuple[float, float],
     image_size: tuple[int, int],
-    placed: list[Rect],
+    taken: list[Rect],
 ) -> Rect:
-    """Where a label of ``size`` goes: just above the box, else below it, moving further
-    away until it overlaps no earlier label; always inside the image."""
+    """Where a label of ``size`` goes: always inside the image, over no box and no earlier
+    label (``taken``) when any such place is left, preferring just above its box, then
+    just below, then further away, aligned with the box's left edge, then its right one.
+    Where every place covers something, the one covering the least box area wins."""
     w, h = size
-    x = min(max(0.0, min(p[0] for p in points)), max(0.0, image_size[0] - w))
-    above = min(p[1] for p in points) - h
-    below = max(p[1] for p in points)
-    candidates = []
-    for step in range(12):
-        candidates += [above - step * h, below + step * h]
-    for y in candidates:
+    x0, y0, x1, y1 = _bounds(points)
+    xs = [min(max(0.0, x), max(0.0, image_size[0] - w)) for x in (x0, x1 - w, 0.0,
+                                                                  image_size[0] - w)]
+    ys: list[float] = []
+    for step in range(24):
+        ys += [y0 - h - step * h, y1 + step * h]
+    best: tuple[float, float, int] | None = None
+    best_rect: Rect | None = None
+    for order, (y, x) in enumerate((y, x) for y in ys for x in dict.fromkeys(xs)):
         if y < 0 or y + h > image_size[1]:
             continue
         rect = (x, y, x + w, y + h)
-        if not any(_overlaps(rect, other) for other in placed):
+        covered = sum(_overlap_area(rect, other) for other in taken)
+        if covered == 0:
             return rect
-    y = min(max(0.0, above), max(0.0, image_size[1] - h))
-    return (x, y, x + w, y + h)
+        key = (covered, abs(y - y0), order)
+        if best is None or key < best:
+            best, best_rect = key, rect
+    if best_rect is not None:
+        return best_rect
+    y = min(max(0.0, y0 - h), max(0.0, image_size[1] - h))
+    return (xs[0], y, xs[0] + w, y + h)
 
 
-def _overlaps(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+def _overlap_area(a: Rect, b: Rect) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def evidence_for(target: str, settings: Settings) -> tuple[bytes, tuple[Evidence, ...]]:
@@ -161,6 +177,7 @@ def evidence_for(target: str, settings: Settings) -> tuple[bytes, tuple[Evidence
     on the spot (nothing stored) when there is none.
     """
     from worker.db import Store
+    from worker.stored_images import ImageNotKept, stored_image
 
     path = Path(target)
     with Store.open(settings.database_url) as store:
@@ -178,16 +195,10 @@ def evidence_for(target: str, settings: Settings) -> tuple[bytes, tuple[Evidence
         current = store.current_verdict(target)
         if current is None:
             raise ConfigError(f"submission {target} has no verdict yet")
-        if not submission_row.source.startswith("scan:"):
-            raise ConfigError(
-                f"submission {target} came from {submission_row.source!r}; its image is not "
-                "kept on this machine"
-            )
-        image_path = Path(submission_row.source.removeprefix("scan:"))
         try:
-            return image_path.read_bytes(), current.verdict.matches
-        except OSError as exc:
-            raise ConfigError(f"cannot read the image of submission {target}: {exc}") from exc
+            return stored_image(submission_row, settings, store), current.verdict.matches
+        except ImageNotKept as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _review_now(data: bytes, settings: Settings) -> tuple[Evidence, ...]:

@@ -167,6 +167,54 @@ def check_address(
     return why
 
 
+#: The setting that lets workers fetch from private, loopback and link-local addresses.
+ALLOW_PRIVATE_SETTING = "ADREVIEW_ALLOW_PRIVATE_URLS=true"
+#: Host names that always mean this machine (RFC 6761).
+LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def url_refusal(url: str, settings: Settings) -> str | None:
+    """Why workers will refuse to fetch ``url``, judged at submit time, or None.
+
+    The same scheme and address checks as ``fetch_image``, without DNS: a host given as an
+    address (``10.0.0.5``, ``[::1]``, ``2130706433``) or ``localhost`` is judged here; a
+    name is resolved, and may still be refused, only by the worker.
+    """
+    try:
+        parsed = _parse_url(url)
+        _check_scheme(parsed)
+    except ImageError as exc:
+        return exc.message
+    host = parsed.raw_host.decode("ascii", "replace").lower()
+    ip = _literal_address(host)
+    if ip is None:
+        if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+            why: str | None = "a loopback address"
+        else:
+            return None
+    else:
+        why = check_address(ip, settings)
+    if why is None or settings.allow_private_urls:
+        return None
+    return (f"{display_url(parsed)}: workers refuse to fetch from {host}, {why} "
+            f"(set {ALLOW_PRIVATE_SETTING} on the workers to allow it)")
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address ``host`` spells out (in any form ``getaddrinfo`` reads without DNS:
+    ``127.0.0.1``, ``::1``, ``2130706433``, ``0x7f.1``), or None for a name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    if not host or any(c not in "0123456789abcdefx." for c in host) or not host[0].isdigit():
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def display_url(url: httpx.URL | str) -> str:
     """``url`` fit for messages and logs: no user name, password, query or fragment."""
     try:

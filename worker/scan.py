@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +215,7 @@ def run_scan(
     industry: str | None = None,
     fail_on: Collection[str] = (),
     with_lines: bool = False,
+    on_ruleset: Callable[[RuleSet], None] | None = None,
 ) -> int:
     """``adreview scan``: review, store, print. Returns the exit status: 0 when all ran,
     1 when an image's decision is one of ``fail_on`` (``--fail-on``), 2 when the paths
@@ -226,7 +227,8 @@ def run_scan(
     ``with_lines`` adds every OCR line to each JSON object (``lines``: text, box, score,
     and ``first_read`` for a line the second look changed). ``industry`` is the ads'
     industry; one the rule set does not declare raises
-    ``UnknownIndustry`` before anything is read or stored.
+    ``UnknownIndustry`` before anything is read or stored. ``on_ruleset`` is called with
+    the rule set once it is loaded.
     """
     from models.registry import create_engine
     from worker.db import Store
@@ -237,6 +239,8 @@ def run_scan(
         err.print("error: no image files found under the given paths", markup=False)
         return 2
     ruleset = load_ruleset(settings.rules_dir)
+    if on_ruleset is not None:
+        on_ruleset(ruleset)
     ruleset.check_industry(industry)
     engine = create_engine(settings.ocr_engine, settings)
     workers = min(jobs or default_jobs(), len(images))

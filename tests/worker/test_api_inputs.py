@@ -269,3 +269,27 @@ def test_no_filter_or_cursor_is_a_server_error(
     assert answer.status_code < 500, answer.text
     if answer.status_code >= 400 and path != "/review":
         error_of(answer)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://10.0.0.5/banner.png", "a private address"),
+        ("http://192.168.1.20:8080/banner.png", "a private address"),
+        ("http://127.0.0.1/banner.png", "a loopback address"),
+        ("http://localhost/banner.png", "a loopback address"),
+        ("http://2130706433/banner.png", "a loopback address"),
+        ("http://169.254.169.254/latest/meta-data", "a link-local address"),
+        ("http://[fe80::1]/banner.png", "a link-local address"),
+    ],
+)
+def test_a_url_the_workers_would_refuse_is_refused_at_submit_time_naming_the_setting(
+    client: TestClient, store: Store, keys: dict[str, str], url: str, why: str
+) -> None:
+    answer = client.post("/v1/submissions", headers=auth(keys["producer"]), json={"url": url})
+
+    error = assert_refused(answer)
+    assert error["code"] == "url_not_allowed"
+    assert why in error["message"]
+    assert "ADREVIEW_ALLOW_PRIVATE_URLS=true" in error["message"]
+    assert store.find_submissions() == []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
@@ -30,3 +34,17 @@ def test_migrate_against_an_unreachable_database_fails_with_one_line() -> None:
                                       "postgresql+psycopg://nobody@127.0.0.1:1/none"])
     assert result.exit_code != 0
     assert "cannot use database" in str(result.exception)
+
+
+def test_a_first_migration_logs_one_line_per_fact_and_no_plugin_set_up(tmp_path: Path) -> None:
+    # A worker or API process migrates at start with INFO logging on.
+    script = ("import logging, sys\n"
+              "logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s')\n"
+              "from worker.db import Store\n"
+              "Store.open(sys.argv[1]).close()\n")
+    done = subprocess.run([sys.executable, "-c", script, f"sqlite:///{tmp_path / 'a.db'}"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stderr.splitlines()
+    assert "setup plugin" not in done.stderr
+    assert any("Running upgrade" in line for line in lines)
+    assert len(lines) == len(set(lines))

@@ -187,3 +187,81 @@ def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "rules" in result.stdout
+
+
+def test_rules_check_reports_every_kind_of_problem_in_one_run(rule_dir: RuleDir) -> None:
+    # A schema error, a bad regular expression in the same rule, an unknown category, an
+    # exception that can never excuse a hit, a duplicate id and a bad regex elsewhere:
+    # fixing the first ones must not reveal more.
+    folder = rule_dir({"a.yaml": (
+        "rules:\n"
+        "  - {id: a.one, category: absolute, severity: rejectt, phrases: [x], patterns: ['最(佳']}\n"
+        "  - {id: a.two, category: absolut, severity: reject, phrases: [销量第一], exceptions: [第一步]}\n"
+        "  - {id: a.two, category: absolute, severity: reject, phrases: [顶级], patterns: ['最(?:好']}\n"
+    )})
+    result = runner.invoke(app, ["rules", "check", str(folder)])
+    assert result.exit_code == 1
+    a = folder / "a.yaml"
+    assert result.stderr.splitlines() == [
+        f"{a}:2: severity: 'rejectt' is not one of 'reject' or 'review'",
+        f"{a}:2: rule 'a.one': pattern '最(佳' does not compile: missing ): 最(佳",
+        f"{a}:3: rule 'a.two': unknown category 'absolut' (known: absolute, guarantee, medical)",
+        f"{a}:3: rule 'a.two': exception '第一步' contains none of the rule's phrases or "
+        "patterns, so it can never excuse a hit",
+        f"{a}:4: rule 'a.two': pattern '最(?:好' does not compile: missing ): 最(?:好",
+        f"{a}:4: duplicate rule id 'a.two' (first defined at {a}:3)",
+        f"6 problem(s) in {folder}",
+    ]
+
+
+def test_an_exception_on_a_pattern_that_does_not_compile_is_not_reported_as_well(
+    rule_dir: RuleDir,
+) -> None:
+    folder = rule_dir({"a.yaml": (
+        "rules:\n"
+        "  - {id: a.one, category: absolute, severity: reject, patterns: ['最(佳'],"
+        " exceptions: [最佳时间]}\n"
+    )})
+    result = runner.invoke(app, ["rules", "check", str(folder)])
+    assert result.stderr.splitlines() == [
+        f"{folder / 'a.yaml'}:2: rule 'a.one': pattern '最(佳' does not compile: missing ): 最(佳",
+        f"1 problem(s) in {folder}",
+    ]
+
+
+def test_rules_init_copies_the_shipped_set_and_prints_the_line_that_uses_it(
+    tmp_path: Path,
+) -> None:
+    from worker.settings import SHIPPED_RULES_DIR
+
+    target = tmp_path / "mine"
+    result = runner.invoke(app, ["rules", "init", str(target)])
+    again = runner.invoke(app, ["rules", "init", str(target)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"export ADREVIEW_RULES_DIR={target}\n"
+    assert sorted(p.name for p in target.glob("*.yaml")) == \
+        sorted(p.name for p in SHIPPED_RULES_DIR.glob("*.yaml"))
+    assert (target / "rules.schema.json").is_file()
+    checked = runner.invoke(app, ["rules", "check", str(target)])
+    shipped = runner.invoke(app, ["rules", "check", str(SHIPPED_RULES_DIR)])
+    assert checked.stdout.split(", in ")[0] == shipped.stdout.split(", in ")[0]
+    assert again.exit_code == 2
+    assert "exists and is not an empty folder" in " ".join(again.output.replace("│", " ").split())
+
+
+def test_every_command_help_is_plain_wrapped_text_without_type_tags_on_flags() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    paths: list[list[str]] = [[]]
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        paths.append([name])
+        paths += [[name, sub] for sub in getattr(command, "commands", {})]
+    for path in paths:
+        result = runner.invoke(app, [*path, "-h"], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, path
+        assert result.stdout.startswith("Usage: adreview"), path
+        assert "<bool>" not in result.stdout and "``" not in result.stdout, path
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, path
+    assert len(paths) > 20

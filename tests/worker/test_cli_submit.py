@@ -7,6 +7,7 @@ to be looked at.
 from __future__ import annotations
 
 import io
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -54,7 +55,8 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
 def submit(*args: str) -> tuple[int, list[str], str]:
     """Run ``adreview submit ARGS``: (exit status, the ids printed, stderr unwrapped)."""
     result = runner.invoke(app, ["submit", *args])
-    return result.exit_code, result.stdout.split(), flat(result.stderr)
+    ids = [line.split("\t")[-1] for line in result.stdout.splitlines()]
+    return result.exit_code, ids, flat(result.stderr)
 
 
 def waiting(settings: Settings) -> list[tuple[str, int]]:
@@ -173,3 +175,65 @@ def test_with_the_broker_down_submit_stores_every_image_says_so_and_exits_1(
     with Store.open(sqlite_url) as store:
         assert len(store.find_submissions()) == 2
 
+
+
+def test_submit_prints_each_image_and_its_id_tab_separated_or_as_json_or_ids_alone(
+    queue: Settings, sqlite_url: str, tmp_path: Path,
+) -> None:
+    images = [tmp_path / "a.png", tmp_path / "b.png"]
+    for shade, image in enumerate(images):
+        image.write_bytes(png(200 + shade))
+
+    plain = runner.invoke(app, ["submit", *map(str, images), "--db", sqlite_url])
+    as_json = runner.invoke(app, ["submit", str(images[0]), "--json", "--db", sqlite_url])
+    ids_only = runner.invoke(app, ["submit", str(images[1]), "--ids", "--db", sqlite_url])
+
+    assert (plain.exit_code, as_json.exit_code, ids_only.exit_code) == (0, 0, 0)
+    rows = [line.split("\t") for line in plain.stdout.splitlines()]
+    assert [image for image, _ in rows] == [str(p) for p in images]
+    (record,) = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert set(record) == {"image", "submission"} and record["image"] == str(images[0])
+    (alone,) = ids_only.stdout.split()
+    with Store.open(sqlite_url) as store:
+        for image, ident in [*rows, (record["image"], record["submission"]),
+                             (str(images[1]), alone)]:
+            stored = store.get_submission(ident)
+            assert stored is not None and stored.source == f"file:{Path(image).resolve()}"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://10.1.2.3/ad.png", "a private address"),
+        ("http://127.0.0.1:8080/ad.png", "a loopback address"),
+        ("http://localhost/ad.png", "a loopback address"),
+        ("http://169.254.169.254/latest/ad.png", "a link-local address"),
+        ("http://[::1]/ad.png", "a loopback address"),
+    ],
+)
+def test_submit_refuses_a_url_the_workers_would_refuse_naming_the_setting_and_sends_the_rest(
+    queue: Settings, sqlite_url: str, tmp_path: Path, url: str, why: str,
+) -> None:
+    good = tmp_path / "ad.png"
+    good.write_bytes(png())
+
+    code, ids, errors = submit(url, str(good), "--db", sqlite_url)
+
+    assert code == 1
+    assert "workers refuse to fetch from" in errors and why in errors
+    assert "ADREVIEW_ALLOW_PRIVATE_URLS=true" in errors
+    assert errors.endswith("1 queued; 1 not submitted")
+    with Store.open(sqlite_url) as store:
+        assert [s.id for s in store.find_submissions()] == ids
+    assert [i for i, _ in waiting(queue)] == ids
+
+
+def test_submit_sends_a_private_url_when_private_urls_are_allowed(
+    queue: Settings, sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADREVIEW_ALLOW_PRIVATE_URLS", "true")
+
+    code, ids, errors = submit("http://10.1.2.3/ad.png", "--db", sqlite_url)
+
+    assert (code, errors) == (0, "")
+    assert [i for i, _ in waiting(queue)] == ids and len(ids) == 1

@@ -431,7 +431,7 @@ def test_submit_command_takes_an_industry_and_refuses_an_unknown_one_with_exit_2
     assert refused.exit_code == 2
     assert REFUSED_TOYS in flat(refused.output)
     assert accepted.exit_code == 0, accepted.output
-    ident = accepted.stdout.strip()
+    ident = accepted.stdout.strip().split("\t")[-1]
     with Store.open(queue_settings.database_url) as store:
         assert [s.id for s in store.find_submissions()] == [ident]
         stored = store.get_submission(ident)

@@ -241,10 +241,31 @@ def test_the_verdicts_table_shows_whole_ids_on_an_80_column_terminal(
 ) -> None:
     scanned = adreview("scan", str(ads), "--json", "--db", sqlite_url).stdout.splitlines()
     ids = [json.loads(line)["submission"] for line in scanned]
-    table = adreview("verdicts", "--db", sqlite_url, columns=80).stdout
+    table = adreview("verdicts", "--table", "--db", sqlite_url, columns=80).stdout
     assert max(cell_len(line) for line in table.splitlines()) <= 80  # CJK: two cells
     for ident in ids:
         assert len(ident) == 36 and ident in table
+
+
+def test_verdicts_into_a_pipe_are_tab_separated_lines_never_cut_whatever_the_width(
+    ads: Path, sqlite_url: str
+) -> None:
+    scanned = [json.loads(line) for line in
+               adreview("scan", str(ads), "--json", "--db", sqlite_url).stdout.splitlines()]
+    by_id = {item["submission"]: item for item in scanned}
+    header, *rows = [line.split("\t") for line in
+                     adreview("verdicts", "--db", sqlite_url, columns=40).stdout.splitlines()]
+    assert header == ["submission", "judged", "decision", "effective_decision", "reviewer",
+                      "image", "evidence"]
+    assert sorted(row[0] for row in rows) == sorted(by_id)
+    for submission, _, decision, effective, reviewer, image, evidence in rows:
+        item = by_id[submission]
+        assert (decision, effective, reviewer) == (item["decision"], item["decision"], "")
+        assert image == item["image"]
+        for match in item["matches"]:
+            assert f"{match['rule']}: {match['text']}" in evidence.split(" | ")
+        if item["error"] is not None:
+            assert evidence.startswith(f"{item['error']['code']}: ")
 
 
 def test_show_prints_one_submission_with_its_verdict_evidence_and_reviews(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from worker.api.state import ApiProblem
-from worker.client import load_image
 from worker.db import Store, StoredSubmission
 from worker.settings import Settings
+from worker.stored_images import ImageNotKept
+from worker.stored_images import stored_image as kept_image
 
 #: Media types of the image formats the decoder knows.
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
@@ -17,32 +16,13 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
 
 def stored_image(sub: StoredSubmission, settings: Settings, store: Store | None = None
                  ) -> bytes:
-    """The image bytes of a submission, where this service can reach them.
-
-    Inline submissions keep them in the database, path submissions under
-    ``shared_root``, scans at the scanned path, URL submissions in ``fetched_images``
-    once a worker has fetched them (looked up in ``store``; never fetched again here).
-    Otherwise ``ApiProblem`` 404 ``image_not_available`` says why.
-    """
-    ref = (sub.metadata or {}).get("image_ref")
-    if isinstance(ref, dict) and ("inline" in ref or "path" in ref):
-        return load_image({k: str(v) for k, v in ref.items()}, settings)
-    if sub.source.startswith("scan:"):
-        try:
-            return Path(sub.source.removeprefix("scan:")).read_bytes()
-        except OSError as exc:
-            raise ApiProblem(404, "image_not_available",
-                             f"the scanned file of submission {sub.id} cannot be read "
-                             f"({exc.strerror or exc})") from None
-    if isinstance(ref, dict) and "url" in ref:
-        kept = None if store is None else store.fetched_image(sub.id)
-        if kept is not None:
-            return kept
-        raise ApiProblem(404, "image_not_available",
-                         f"submission {sub.id} came by URL and its image is not kept here "
-                         "(not fetched yet, or over the size limit)")
-    raise ApiProblem(404, "image_not_available",
-                     f"the image of submission {sub.id} is not kept here")
+    """The image bytes of a submission, where this service can reach them
+    (``worker.stored_images``); otherwise ``ApiProblem`` 404 ``image_not_available``
+    says why."""
+    try:
+        return kept_image(sub, settings, store)
+    except ImageNotKept as exc:
+        raise ApiProblem(404, "image_not_available", str(exc)) from None
 
 
 __all__ = ["MEDIA_TYPES", "stored_image"]

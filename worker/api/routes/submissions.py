@@ -175,6 +175,8 @@ async def create_submission(
 
     `industry` (or `metadata.industry`) declares the ad's industry; one the rule set
     does not declare is refused with 422 `unknown_industry` before anything is stored.
+    A `url` the workers will not fetch (a private, loopback or link-local address, while
+    `ADREVIEW_ALLOW_PRIVATE_URLS` is off) is refused with 422 `url_not_allowed`.
     The submission belongs to the key that made it: another producer key cannot read
     it. On a broker outage the submission is still stored (503 names its id) and is
     sent again by `adreview requeue`.
@@ -189,6 +191,12 @@ async def create_submission(
         if not settings.webhook_secret:
             warnings.append(UNSIGNED_CALLBACK)
     meta["submitted_by"] = key.name
+    if isinstance(image, str):
+        from worker.fetch import url_refusal
+
+        refusal = url_refusal(image, settings)
+        if refusal is not None:
+            raise ApiProblem(422, "url_not_allowed", refusal)
     target: bytes | str | Path = image
     if isinstance(image, bytes):
         if not image:
