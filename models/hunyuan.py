@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import importlib.util
 import logging
 import os
 import re
