@@ -9,13 +9,10 @@ from worker.db.engine import make_engine, safe_url
 from worker.db.errors import (
     DatabaseBusy,
     DatabaseUnavailable,
-    DecisionConflict,
-    DecisionRequired,
     InvalidRecord,
     NotFound,
     SchemaOutdated,
     StorageError,
-    UndoRefused,
 )
 from worker.db.migrate import MIGRATIONS_DIR, check_schema, head_revision, upgrade
 from worker.db.models import ReviewAction, SubmissionStatus
@@ -35,8 +32,6 @@ __all__ = [
     "MIGRATIONS_DIR",
     "DatabaseBusy",
     "DatabaseUnavailable",
-    "DecisionConflict",
-    "DecisionRequired",
     "InvalidRecord",
     "NotFound",
     "OcrKey",
@@ -49,7 +44,6 @@ __all__ = [
     "StoredSubmission",
     "StoredVerdict",
     "SubmissionStatus",
-    "UndoRefused",
     "check_schema",
     "head_revision",
     "make_engine",

@@ -8,19 +8,12 @@
         │   └── DatabaseBusy       every pooled connection stayed in use (transient)
         ├── SchemaOutdated       the database is not migrated to this code's schema
         ├── NotFound             a referenced submission or verdict does not exist
-        ├── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
-        │   ├── DecisionRequired   a decision that leaves an item undecided (confirming
-        │   │                      ``review``): a reviewed item ends in pass or reject
-        │   └── UndoRefused        an undo of a decision that is not one's own latest,
-        │                          or came too late
-        └── DecisionConflict     another decision landed since the one the reviewer saw
+        └── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
 
 Every message names the database by its URL with the password hidden.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from worker.errors import AdreviewError
 
@@ -51,26 +44,3 @@ class NotFound(StorageError):
 
 class InvalidRecord(StorageError):
     """A value that cannot be stored (an unknown status, action or decision)."""
-
-
-class DecisionRequired(InvalidRecord):
-    """A reviewer decision that would leave the item undecided: confirming a ``review``
-    verdict, or overriding to ``review``. A reviewed item ends in ``pass`` or ``reject``."""
-
-
-class UndoRefused(InvalidRecord):
-    """An undo that may not happen: not the reviewer's own decision, not the submission's
-    latest, or older than the undo window. ``reason`` says which."""
-
-    def __init__(self, message: str, reason: str, url: str | None = None) -> None:
-        self.reason = reason
-        super().__init__(message, url)
-
-
-class DecisionConflict(StorageError):
-    """Another decision about the submission landed after the one the reviewer saw
-    (``base_review``); ``latest`` is that decision (a ``StoredReview``)."""
-
-    def __init__(self, message: str, latest: Any, url: str | None = None) -> None:
-        self.latest = latest
-        super().__init__(message, url)

@@ -8,7 +8,6 @@ lock, and a database already at the newest revision is left alone.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,10 +30,6 @@ from worker.db.errors import (
     StorageError,
 )
 
-# Alembic logs one INFO line per autogenerate plugin it sets up (seven, at every first
-# migration of a process): a set-up detail, not a fact about the database.
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-
 #: The Alembic script folder (the ``worker.migrations`` package).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: Key of the PostgreSQL advisory lock held while migrating (any constant will do).
@@ -42,7 +37,7 @@ MIGRATION_LOCK_KEY = 0x616472657669  # "adrevi"
 #: The newest migration's revision id (a test checks it against the scripts). Knowing it
 #: lets ``upgrade`` skip importing Alembic when the database is already current, which
 #: is every open but the first.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0005"
 
 
 def alembic_config(url: str | URL | None = None) -> Config:

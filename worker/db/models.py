@@ -8,8 +8,6 @@
     ocr_results   (what an engine version read in an image, keyed by content hash)
     fetched_images (the bytes of images fetched by URL, one per submission)
     api_keys ──< review_sessions   (HTTP API keys; signed-in reviewers of the pages)
-    claims        (which reviewer has a submission open, until when; one per submission)
-    audit_log     (decisions, undos, claims, key and rule changes, requeues: who, when)
 
 Every write is idempotent on a natural key: ``ocr_results`` on (sha256, engine,
 engine_version), ``verdicts`` on (submission_id, ruleset_version, engine, engine_version),
@@ -165,9 +163,6 @@ class Submission(Base):
     #: The API key (``api_keys.id``) the submission came in with; None for scans, the
     #: Python client and the command line. Producers' keys see only their own.
     api_key_id: Mapped[int | None] = mapped_column(Integer)
-    #: The queue priority it was sent with (0, the default, first; 9 last): the review
-    #: console's queue shows the lower numbers first, oldest first within one.
-    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -176,13 +171,7 @@ class OcrResult(Base):
     """The lines one engine version read in one image (the OCR cache, keyed by content)."""
 
     __tablename__ = "ocr_results"
-    __table_args__ = (
-        UniqueConstraint("sha256", "engine", "engine_version"),
-        # The text search (``q=``): a trigram GIN index on PostgreSQL (pg_trgm), which
-        # serves ``ILIKE '%...%'``; SQLite scans (an empty partial index of the same name).
-        Index("ix_ocr_results_text", "text", postgresql_using="gin",
-              postgresql_ops={"text": "gin_trgm_ops"}, sqlite_where=text("0")),
-    )
+    __table_args__ = (UniqueConstraint("sha256", "engine", "engine_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -193,8 +182,6 @@ class OcrResult(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
-    #: The lines' texts joined by newlines, for searching what OCR read.
-    text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -225,7 +212,6 @@ class VerdictRow(Base):
         Index(None, "decision", "judged_at"),
         Index(None, "industry", "judged_at"),
         Index(None, "submission_id", "judged_at"),
-        Index(None, "sha256"),
         # The category and rule filters: GIN containment on PostgreSQL. SQLite has no
         # such index; there the same name is an empty partial index (see migration 0004).
         Index("ix_verdicts_matches", "matches", postgresql_using="gin",
@@ -273,41 +259,6 @@ class ReviewRow(Base):
     decision: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Claim(Base):
-    """A reviewer holding a submission open in the console, until ``expires_at`` (renewed
-    while the page stays open). Other reviewers' queues skip it meanwhile."""
-
-    __tablename__ = "claims"
-    __table_args__ = (Index(None, "expires_at"),)
-
-    submission_id: Mapped[str] = mapped_column(
-        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
-    )
-    reviewer: Mapped[str] = mapped_column(String(255))
-    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column()
-
-
-class AuditRow(Base):
-    """One recorded action: a decision, an undo, a claim, a key or rule change, a requeue
-    or a re-judgement; who (``actor``), what (``action``), on what (``subject``)."""
-
-    __tablename__ = "audit_log"
-    __table_args__ = (
-        Index(None, "created_at"),
-        Index(None, "actor", "created_at"),
-        Index(None, "action", "created_at"),
-        Index(None, "subject"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(64))
-    subject: Mapped[str | None] = mapped_column(String(255))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
 
 
 class FetchedImage(Base):
@@ -361,9 +312,7 @@ class ReviewSession(Base):
 __all__ = [
     "ApiKey",
     "ApiRole",
-    "AuditRow",
     "Base",
-    "Claim",
     "FetchedImage",
     "OcrResult",
     "ReviewAction",

@@ -214,41 +214,7 @@ class StoredReview:
         }
 
 
-@dataclass(frozen=True)
-class StoredClaim:
-    """A reviewer holding a submission open, until ``expires``."""
-
-    submission: str
-    reviewer: str
-    claimed: datetime
-    expires: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """As JSON."""
-        return {"submission": self.submission, "reviewer": self.reviewer,
-                "claimed": self.claimed.isoformat(), "expires": self.expires.isoformat()}
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit log."""
-
-    id: int
-    created: datetime
-    actor: str
-    action: str
-    subject: str | None
-    detail: dict[str, Any] | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """As JSON."""
-        return {"id": self.id, "created": self.created.isoformat(), "actor": self.actor,
-                "action": self.action, "subject": self.subject, "detail": self.detail or {}}
-
-
 __all__ = [
-    "AuditEntry",
-    "StoredClaim",
     "StoredReview",
     "StoredSubmission",
     "StoredVerdict",
