@@ -7,6 +7,7 @@ from pathlib import Path
 from worker.api.state import ApiProblem
 from worker.client import load_image
 from worker.db import Store, StoredSubmission
+from worker.errors import ImageError
 from worker.settings import Settings
 
 #: Media types of the image formats the decoder knows.
@@ -45,4 +46,12 @@ def stored_image(sub: StoredSubmission, settings: Settings, store: Store | None 
                      f"the image of submission {sub.id} is not kept here")
 
 
-__all__ = ["MEDIA_TYPES", "stored_image"]
+def image_problem(exc: ImageError) -> ApiProblem:
+    """A stored image the service cannot decode within its limits: 422 with the code the
+    worker's verdict carries (``invalid_image``, ``image_too_large``,
+    ``unsupported_format``). Never 413: the request was small; the image is what is not
+    processable."""
+    return ApiProblem(422, exc.code.value, exc.message)
+
+
+__all__ = ["MEDIA_TYPES", "image_problem", "stored_image"]
