@@ -20,7 +20,8 @@ dead-letters such messages to ``<queue>.dead``. Worker bootsteps run in the main
 process: ``worker.startup.DatabaseCheck`` and ``RulesCheck`` (a worker whose database
 cannot be opened, or whose rules do not load, exits non-zero before its pool starts) and
 ``worker.sweep.SweepStep`` (stale submissions are sent again every
-``settings.sweep_seconds``).
+``settings.sweep_seconds``) and ``worker.relay.RelayStep`` (stored submissions whose
+message never reached the broker are sent every ``settings.relay_seconds``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PROCESS_START_SECONDS = 120.0
 GUARDED_SCHEMES = frozenset({"redis", "rediss"})
 #: Worker bootsteps of the main process (see the module docstring).
 WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.startup:RulesCheck",
-                "worker.sweep:SweepStep")
+                "worker.sweep:SweepStep", "worker.relay:RelayStep")
 
 
 def visibility_timeout(settings: Settings) -> int:

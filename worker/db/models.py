@@ -274,6 +274,19 @@ class FetchedImage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SendOutbox(Base):
+    """A submission whose review message is not yet on the queue (written with the
+    submission, deleted once the message is sent; the workers' relay sends the rest)."""
+
+    __tablename__ = "send_outbox"
+    __table_args__ = (Index(None, "created_at"),)
+
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     """An HTTP API key. Only the SHA-256 of the (high-entropy, random) key is stored."""
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    delete,
     exists,
     func,
     or_,
@@ -54,6 +55,7 @@ from worker.db.models import (
     ReviewAction,
     ReviewRow,
     RulesetVersion,
+    SendOutbox,
     Submission,
     SubmissionStatus,
     VerdictRow,
@@ -86,6 +88,7 @@ OCR_RESULTS = cast(Table, OcrResult.__table__)
 RULESETS = cast(Table, RulesetVersion.__table__)
 VERDICTS = cast(Table, VerdictRow.__table__)
 FETCHED_IMAGES = cast(Table, FetchedImage.__table__)
+SEND_OUTBOX = cast(Table, SendOutbox.__table__)
 
 
 
@@ -362,8 +365,12 @@ class Store:
         status: SubmissionStatus | str = SubmissionStatus.QUEUED,
         industry: str | None = None,
         api_key_id: int | None = None,
+        unsent: bool = False,
     ) -> str:
         """Record a submission and return its id; a known ``submission_id`` is kept as is.
+
+        ``unsent`` puts it in the send outbox in the same transaction (its review message
+        is to be sent: ``mark_sent`` once it is, the workers' relay otherwise).
 
         Without ``submission_id`` a new time-sortable id is made; scans pass
         ``scan_submission_id(source, sha256, industry)`` (or use ``add_scan_submission``)
@@ -382,7 +389,26 @@ class Store:
                         api_key_id=api_key_id, created_at=now, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
+            if unsent:
+                session.execute(
+                    self._insert(SEND_OUTBOX).values(submission_id=ident, created_at=now)
+                    .on_conflict_do_nothing(index_elements=["submission_id"]))
         return ident
+
+    def mark_sent(self, submission_id: str) -> None:
+        """The submission's review message is on the queue: out of the send outbox."""
+        with self._session(write=True) as session:
+            session.execute(delete(SendOutbox).where(SendOutbox.submission_id == submission_id))
+
+    def unsent_submissions(self, older_than: timedelta, limit: int = 500
+                           ) -> list[StoredSubmission]:
+        """Submissions in the send outbox for at least ``older_than``, oldest first."""
+        cutoff = utcnow() - older_than
+        query = (select(Submission).join(SendOutbox, SendOutbox.submission_id == Submission.id)
+                 .where(SendOutbox.created_at <= cutoff)
+                 .order_by(SendOutbox.created_at, SendOutbox.submission_id).limit(limit))
+        with self._session() as session:
+            return [StoredSubmission.from_row(row) for row in session.scalars(query)]
 
     def add_scan_submission(self, path: str, sha256: str | None,
                             industry: str | None = None) -> str:
