@@ -21,7 +21,8 @@ process: ``worker.startup.DatabaseCheck`` and ``RulesCheck`` (a worker whose dat
 cannot be opened, or whose rules do not load, exits non-zero before its pool starts) and
 ``worker.sweep.SweepStep`` (stale submissions are sent again every
 ``settings.sweep_seconds``) and ``worker.relay.RelayStep`` (stored submissions whose
-message never reached the broker are sent every ``settings.relay_seconds``).
+message never reached the broker are sent every ``settings.relay_seconds``) and
+``worker.callbacks.CallbackStep`` (review callbacks of the outbox delivered in order).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ PROCESS_START_SECONDS = 120.0
 GUARDED_SCHEMES = frozenset({"redis", "rediss"})
 #: Worker bootsteps of the main process (see the module docstring).
 WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.startup:RulesCheck",
-                "worker.sweep:SweepStep", "worker.relay:RelayStep")
+                "worker.sweep:SweepStep", "worker.relay:RelayStep",
+                "worker.callbacks:CallbackStep")
 
 
 def visibility_timeout(settings: Settings) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -50,6 +50,7 @@ from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
 from worker.db.errors import InvalidRecord, NotFound
 from worker.db.migrate import check_schema, translate_errors, upgrade
 from worker.db.models import (
+    CallbackOutbox,
     FetchedImage,
     OcrResult,
     ReviewAction,
@@ -62,6 +63,7 @@ from worker.db.models import (
     utcnow,
 )
 from worker.db.records import (
+    PendingCallback,
     StoredReview,
     StoredSubmission,
     StoredVerdict,
@@ -677,16 +679,27 @@ class Store:
         decision: Decision | str | None = None,
         note: str | None = None,
         verdict_id: int | None = None,
+        callback: Callable[[StoredVerdict], dict[str, Any]] | None = None,
     ) -> StoredReview:
         """Store a reviewer's decision about a verdict (the current one by default).
 
         ``confirm`` agrees with the machine decision (``decision`` may be left out);
         ``override`` replaces it for the humans' purposes with a different ``decision``.
         The verdict row itself is never changed.
+
+        The submission's row is locked first, so that concurrent decisions about one
+        submission are serialised and each sees the effective decision the previous one
+        left. With ``callback``, a decision that changes the effective decision while the
+        submission has a ``callback_url`` writes ``callback(verdict with this review)``
+        to the callback outbox in the same transaction, numbered after the submission's
+        earlier callbacks (``"sequence"`` in the payload): exactly one callback per
+        change, in the order of the changes, or none when the transaction fails.
         """
         act = _enum(ReviewAction, action)
         chosen = None if decision is None else _enum(Decision, decision)
         with self._session(write=True) as session:
+            locked = session.scalars(select(Submission).where(Submission.id == submission_id)
+                                     .with_for_update()).first()
             query = select(VerdictRow).where(VerdictRow.submission_id == submission_id)
             if verdict_id is not None:
                 query = query.where(VerdictRow.id == verdict_id)
@@ -710,12 +723,69 @@ class Store:
                     f"an override needs a decision other than {machine.value!r} "
                     "(pass, review or reject)"
                 )
+            before = session.scalar(
+                select(ReviewRow.decision).where(ReviewRow.submission_id == submission_id)
+                .order_by(ReviewRow.created_at.desc(), ReviewRow.id.desc()).limit(1))
+            current = latest = session.scalars(
+                select(VerdictRow).where(VerdictRow.submission_id == submission_id)
+                .order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(1)).first()
             row = ReviewRow(submission_id=submission_id, verdict_id=target.id,
                             reviewer=reviewer, action=act.value, decision=chosen.value,
                             note=note, created_at=utcnow())
             session.add(row)
             session.flush()
-            return StoredReview.from_row(row)
+            review = StoredReview.from_row(row)
+            effective_before = before if before is not None else (
+                None if latest is None else latest.decision)
+            url = (locked.meta or {}).get("callback_url") if locked is not None else None
+            if (callback is not None and current is not None and locked is not None
+                    and isinstance(url, str) and url and effective_before != chosen.value):
+                stored = replace(StoredVerdict.from_rows(current, locked), review=review)
+                self._add_callback(session, submission_id, url, callback(stored))
+            return review
+
+    def _add_callback(self, session: Session, submission_id: str, url: str,
+                      payload: dict[str, Any]) -> int:
+        """Write one callback to the outbox, numbered after the submission's others (the
+        caller holds the submission's row lock); returns its sequence number."""
+        last = session.scalar(select(func.max(CallbackOutbox.seq))
+                              .where(CallbackOutbox.submission_id == submission_id))
+        seq = int(last or 0) + 1
+        now = utcnow()
+        session.add(CallbackOutbox(submission_id=submission_id, seq=seq, url=url,
+                                   payload={**payload, "sequence": seq}, attempts=0,
+                                   next_at=now, created_at=now))
+        return seq
+
+    def due_callbacks(self, limit: int = 100) -> list[PendingCallback]:
+        """Callbacks to deliver now: of each submission, its undelivered callback with the
+        lowest sequence number, when its back-off has passed (so that a submission's
+        callbacks go out in order), oldest first."""
+        earlier = aliased(CallbackOutbox)
+        blocked = exists().where(earlier.submission_id == CallbackOutbox.submission_id,
+                                 earlier.delivered_at.is_(None),
+                                 earlier.seq < CallbackOutbox.seq)
+        query = (select(CallbackOutbox)
+                 .where(CallbackOutbox.delivered_at.is_(None),
+                        CallbackOutbox.next_at <= utcnow(), ~blocked)
+                 .order_by(CallbackOutbox.next_at, CallbackOutbox.id).limit(limit))
+        with self._session() as session:
+            return [PendingCallback(r.id, r.submission_id, r.seq, r.url, dict(r.payload),
+                                    r.attempts) for r in session.scalars(query)]
+
+    def callback_done(self, callback_id: int, error: str | None = None) -> None:
+        """The callback was delivered (``error`` None) or given up (``error`` says why)."""
+        with self._session(write=True) as session:
+            session.execute(update(CallbackOutbox).where(CallbackOutbox.id == callback_id)
+                            .values(delivered_at=utcnow(),
+                                    last_error=None if error is None else error[:1000]))
+
+    def callback_failed(self, callback_id: int, error: str, retry_at: datetime) -> None:
+        """An attempt failed; the callback is tried again at ``retry_at``."""
+        with self._session(write=True) as session:
+            session.execute(update(CallbackOutbox).where(CallbackOutbox.id == callback_id)
+                            .values(attempts=CallbackOutbox.attempts + 1, next_at=retry_at,
+                                    last_error=error[:1000]))
 
     def reviews(self, submission_id: str) -> list[StoredReview]:
         """Every reviewer decision about the submission, oldest first."""
