@@ -476,6 +476,12 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and value in _TRANSPOSE else 1
 
 
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1-8; 1 when absent or unreadable), read
+    from its header without decoding pixels."""
+    return _orientation(image)
+
+
 # --- limits --------------------------------------------------------------------------
 
 

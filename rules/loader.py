@@ -9,12 +9,20 @@ that match empty text, exceptions that cannot excuse any hit of their rule, dupl
 industry ids and industries a rule names that no file declares, duplicate lexicon ids,
 lexicon names that are macros, terms that normalise to nothing, and patterns naming a
 lexicon no file declares.
+
+Work is bounded whatever a file holds, because rule files also come from rule editors
+over the API (``POST /v1/rules/diff``): a file over ``MAX_RULE_FILE_BYTES``, a folder of
+more than ``MAX_RULE_FILES`` files or ``MAX_FOLDER_BYTES`` in all, more than
+``MAX_YAML_NODES`` YAML values in a file or ``MAX_RULES`` rules in the set is refused
+naming the limit, and YAML aliases (``*name``, merge keys included) are refused where
+they are used: an alias repeats a value without copying text, so a few hundred bytes
+of nested aliases stand for billions of values (the "billion laughs").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +52,29 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Path_ = tuple[str | int, ...]
 
+#: The largest rule file read, in bytes (the largest shipped file is about 22 KB).
+MAX_RULE_FILE_BYTES = 1024 * 1024
+#: The most bytes of rule files a folder may hold in all.
+MAX_FOLDER_BYTES = 8 * 1024 * 1024
+#: The most rule files a folder may hold.
+MAX_RULE_FILES = 500
+#: The most YAML values (mappings, lists and scalars) one file may hold.
+MAX_YAML_NODES = 500_000
+#: The most rules a rule set may hold (the shipped set has a few hundred).
+MAX_RULES = 10_000
+
+
+class _TooLarge(Exception):
+    """A file holds more YAML values than ``MAX_YAML_NODES``."""
+
+
+class _Aliased(Exception):
+    """A YAML node met twice: an alias repeats it (``node`` is the anchored value)."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
 
 class _LineMap:
     """Where each value of a parsed YAML document starts (1-based lines), by path."""
@@ -69,8 +100,16 @@ class _Builder:
     file: str
     lines: _LineMap
     problems: list[RuleProblem]
+    seen: set[int] = field(default_factory=set)
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        # An alias is the node it names, shared: met a second time, it is refused rather
+        # than built again (built, nested aliases grow as their fan-out to the depth).
+        if id(node) in self.seen:
+            raise _Aliased(node)
+        self.seen.add(id(node))
+        if len(self.seen) > MAX_YAML_NODES:
+            raise _TooLarge()
         self.lines.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
@@ -125,8 +164,22 @@ class _Parsed:
     lines: _LineMap
 
 
+def _first_alias(text: str) -> tuple[int | None, str]:
+    """The line and name of the first alias in ``text`` (scanned, never built)."""
+    for token in yaml.scan(text, Loader=_LOADER):
+        if isinstance(token, yaml.AliasToken):
+            return token.start_mark.line + 1, str(token.value)
+    return None, ""
+
+
 def _parse_file(path: Path, display: str, problems: list[RuleProblem]) -> _Parsed | None:
     try:
+        size = path.stat().st_size
+        if size > MAX_RULE_FILE_BYTES:
+            problems.append(RuleProblem(
+                display, None, f"the file is {size:,} bytes, over the limit of "
+                f"{MAX_RULE_FILE_BYTES:,} bytes for a rule file (MAX_RULE_FILE_BYTES)"))
+            return None
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         problems.append(RuleProblem(display, None, f"not UTF-8 text ({exc.reason})"))
@@ -153,6 +206,19 @@ def _parse_file(path: Path, display: str, problems: list[RuleProblem]) -> _Parse
         data = _Builder(loader, display, lines, problems).build(node, ())
     except yaml.YAMLError as exc:
         problems.append(RuleProblem(display, node.start_mark.line + 1, f"invalid YAML: {exc}"))
+        return None
+    except _Aliased as exc:
+        line, name = _first_alias(text)
+        anchored = exc.node.start_mark.line + 1
+        problems.append(RuleProblem(
+            display, line or anchored,
+            f"YAML alias *{name} (anchored at line {anchored}): aliases and merge keys are "
+            "not allowed in rule files; write the values out"))
+        return None
+    except _TooLarge:
+        problems.append(RuleProblem(
+            display, None, f"the file holds more than {MAX_YAML_NODES:,} YAML values "
+            "(MAX_YAML_NODES)"))
         return None
     finally:
         loader.dispose()
@@ -427,6 +493,22 @@ def _check_rule(
             )
 
 
+def _check_folder_size(root: Path, files: list[Path]) -> None:
+    """Refuse a folder over ``MAX_RULE_FILES`` files or ``MAX_FOLDER_BYTES`` in all."""
+    if len(files) > MAX_RULE_FILES:
+        raise RuleError([RuleProblem(str(root), None, f"{len(files):,} rule files, over the "
+                                     f"limit of {MAX_RULE_FILES:,} (MAX_RULE_FILES)")])
+    total = 0
+    for path in files:
+        try:
+            total += path.stat().st_size
+        except OSError:  # reported when the file is read
+            continue
+    if total > MAX_FOLDER_BYTES:
+        raise RuleError([RuleProblem(str(root), None, f"the rule files hold {total:,} bytes, "
+                                     f"over the limit of {MAX_FOLDER_BYTES:,} (MAX_FOLDER_BYTES)")])
+
+
 def load_ruleset(directory: Path | str) -> RuleSet:
     """Load, validate and compile every rule file under ``directory``.
 
@@ -438,6 +520,7 @@ def load_ruleset(directory: Path | str) -> RuleSet:
     files = rule_files(root)
     if not files:
         raise RuleError([RuleProblem(str(root), None, "no rule files (*.yaml, *.yml) found")])
+    _check_folder_size(root, files)
     problems: list[RuleProblem] = []
     parsed = []
     for path in files:
@@ -451,6 +534,9 @@ def load_ruleset(directory: Path | str) -> RuleSet:
     industries: list[IndustrySpec] = [i for p in parsed for i in p.model.industries]
     lexicons: list[LexiconSpec] = [x for p in parsed for x in p.model.lexicons]
     rules: list[RuleSpec] = [r for p in parsed for r in p.model.rules]
+    if len(rules) > MAX_RULES:
+        raise RuleError([RuleProblem(str(root), None, f"the rule set has {len(rules):,} "
+                                     f"rules, over the limit of {MAX_RULES:,} (MAX_RULES)")])
     if not rules:
         raise RuleError([RuleProblem(str(root), None, "the rule set has no rules")])
     return RuleSet.build(categories, rules, sources=[str(p) for p in files],

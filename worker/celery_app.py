@@ -16,10 +16,13 @@ Messages go to ``settings.queue``; those for HunyuanOCR (``engine="hunyuan"``) g
 
 A worker never stops for a malformed message: on a Redis broker it consumes through
 ``worker.broker_guard`` (a screening transport and consumer), which logs, counts and
-dead-letters such messages to ``<queue>.dead``. Two worker bootsteps run in the main
-process: ``worker.startup.DatabaseCheck`` (a worker whose database cannot be opened exits
-non-zero before its pool starts) and ``worker.sweep.SweepStep`` (stale submissions are
-sent again every ``settings.sweep_seconds``).
+dead-letters such messages to ``<queue>.dead``. Worker bootsteps run in the main
+process: ``worker.startup.DatabaseCheck`` and ``RulesCheck`` (a worker whose database
+cannot be opened, or whose rules do not load, exits non-zero before its pool starts) and
+``worker.sweep.SweepStep`` (stale submissions are sent again every
+``settings.sweep_seconds``) and ``worker.relay.RelayStep`` (stored submissions whose
+message never reached the broker are sent every ``settings.relay_seconds``) and
+``worker.callbacks.CallbackStep`` (review callbacks of the outbox delivered in order).
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ PROCESS_START_SECONDS = 120.0
 #: Broker URL schemes served by the screening transport of ``worker.broker_guard``.
 GUARDED_SCHEMES = frozenset({"redis", "rediss"})
 #: Worker bootsteps of the main process (see the module docstring).
-WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.sweep:SweepStep")
+WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.startup:RulesCheck",
+                "worker.sweep:SweepStep", "worker.relay:RelayStep",
+                "worker.callbacks:CallbackStep")
 
 
 def visibility_timeout(settings: Settings) -> int:

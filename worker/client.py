@@ -1,8 +1,10 @@
 """Producers' side of the queue: store a submission, then send it to the workers.
 
-``submit(image)`` writes the submission row first (status ``queued``) and only then sends
-the message, so a submission is never lost: if the broker is down, ``BrokerUnavailable``
-says so and ``adreview requeue --stale MINUTES`` (``requeue_stale``) sends it later.
+``submit(image)`` writes the submission row first (status ``queued``), in the same
+transaction as its row in the send outbox, and only then sends the message and takes it
+out of the outbox, so a submission is never lost: if the broker is down (or the producer
+dies in between), ``BrokerUnavailable`` says so and the workers' relay
+(``worker.relay``) sends it within seconds of the broker answering again.
 
 An image travels in one of three forms (its *reference*, kept in the submission's
 ``metadata["image_ref"]`` so that it can be sent again):
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -56,14 +59,18 @@ PRIORITY_MIN, PRIORITY_MAX = 0, 9
 class BrokerUnavailable(AdreviewError):
     """The message could not be sent: the broker is unreachable.
 
-    The submission is stored (``submission_id``); ``adreview requeue`` sends it again.
+    The submission is stored (``submission_id``) and stays in the send outbox: the
+    workers' relay (``worker.relay``) sends it once the broker answers again. The
+    message names no address; ``reason`` (the driver's words, which may) is for the log.
     """
 
     def __init__(self, submission_id: str, reason: str) -> None:
         self.submission_id = submission_id
+        self.reason = reason
         super().__init__(
-            f"submission {submission_id} is stored but could not be queued ({reason}); "
-            "it will be sent again by `adreview requeue --stale MINUTES`"
+            f"submission {submission_id} is stored but could not be queued (the broker "
+            "is unreachable); the workers send it once the broker answers again (or "
+            "`adreview requeue --stale 0`)"
         )
 
 
@@ -239,7 +246,9 @@ def send(submission_id: str, ref: ImageRef, engine: str, settings: Settings,
         celery.send_task(REVIEW_TASK, args=(submission_id, engine, ref), kwargs=kwargs,
                          priority=priority, retry=True, retry_policy=PUBLISH_RETRY)
     except (OperationalError, RedisError, OSError) as exc:
-        raise BrokerUnavailable(submission_id, str(exc) or type(exc).__name__) from exc
+        reason = str(exc) or type(exc).__name__
+        log.warning("submission %s: the broker is unreachable: %s", submission_id, reason)
+        raise BrokerUnavailable(submission_id, reason) from exc
 
 
 def submit(
@@ -285,14 +294,14 @@ def submit(
     ref, source, data = image_ref(image, settings)
     sha256 = None if data is None else hashlib.sha256(data).hexdigest()
     meta = {**(metadata or {}), "image_ref": ref, "engine": engine, "priority": priority}
-    if store is None:
-        with Store.open(settings.database_url) as opened:
-            submission_id = opened.add_submission(sha256, source, ad_id=ad_id, metadata=meta,
-                                                  industry=industry, api_key_id=api_key_id)
-    else:
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(Store.open(settings.database_url))
         submission_id = store.add_submission(sha256, source, ad_id=ad_id, metadata=meta,
-                                             industry=industry, api_key_id=api_key_id)
-    send(submission_id, ref, engine, settings, priority, industry)
+                                             industry=industry, api_key_id=api_key_id,
+                                             unsent=True)
+        send(submission_id, ref, engine, settings, priority, industry)
+        store.mark_sent(submission_id)
     return submission_id
 
 
@@ -323,8 +332,27 @@ def requeue_stale(minutes: float, settings: Settings | None = None,
             send(item.id, ref, engine, settings, priority if isinstance(priority, int) else None,
                  item.industry)
             store.set_status(item.id, SubmissionStatus.QUEUED)
+            store.mark_sent(item.id)
             sent.append(item.id)
     return sent
+
+
+def send_stored(item: StoredSubmission, settings: Settings, store: Store) -> bool:
+    """Send the review message of a stored submission and take it out of the send
+    outbox; False (and out of the outbox) when it has no image reference to send.
+    Raises ``BrokerUnavailable``."""
+    meta = item.metadata or {}
+    ref = meta.get("image_ref")
+    if not isinstance(ref, dict):
+        log.info("submission %s has no image reference; not sent", item.id)
+        store.mark_sent(item.id)
+        return False
+    engine = meta.get("engine") or settings.ocr_engine
+    priority = meta.get("priority")
+    send(item.id, ref, engine, settings, priority if isinstance(priority, int) else None,
+         item.industry)
+    store.mark_sent(item.id)
+    return True
 
 
 __all__ = [
@@ -342,6 +370,7 @@ __all__ = [
     "load_image",
     "requeue_stale",
     "send",
+    "send_stored",
     "submit",
     "under_root",
 ]

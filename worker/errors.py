@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "invalid_message"
     #: A bug or an unexpected failure, after ``max_attempts`` deliveries.
     INTERNAL = "internal"
+    #: The worker has no rule set that loads (its rule folder was broken when it started).
+    RULES_UNUSABLE = "rules_unusable"
 
 
 class AdreviewError(Exception):

@@ -122,6 +122,17 @@ class Settings(BaseSettings):
         "above the hard time limit plus the broker's visibility timeout, so that a review "
         "still running is not sent twice.",
     )
+    callback_seconds: float = Field(
+        default=1.0,
+        description="Seconds between the workers' rounds delivering the callback outbox "
+        "(review callbacks, in order per submission); 0 turns the delivery off.",
+    )
+    relay_seconds: float = Field(
+        default=2.0,
+        description="Seconds between the workers' rounds sending stored submissions whose "
+        "message never reached the broker (the send outbox); one worker relays per "
+        "interval (a Redis lock), 0 turns the relay off.",
+    )
     sweep_seconds: float = Field(
         default=60.0,
         description="Seconds between sweeps for stale submissions; one worker sweeps per "

@@ -45,6 +45,7 @@ runs the tasks (never in a prefork parent, so CUDA is only ever initialised afte
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -63,12 +64,16 @@ from worker import metrics
 from worker.celery_app import REVIEW_TASK, app, queue_for
 from worker.client import ImageRef, load_image
 from worker.db import DatabaseUnavailable, InvalidRecord, NotFound, Store
-from worker.errors import EngineNotFound, ErrorCode, ImageError, OcrUnavailable
+from worker.errors import EngineNotFound, ErrorCode, ImageError, OcrUnavailable, RuleError
 from worker.pipeline import review
 from worker.settings import Settings, get_settings
 from worker.verdict import Verdict, VerdictError
 
 log = logging.getLogger(__name__)
+
+#: The rule set version recorded on a verdict made without any rule set: a process whose
+#: rule folder never loaded (its ``rules_unusable`` error verdicts).
+UNUSABLE_RULESET = "unusable"
 
 #: The name of the callback task: ``adreview.webhook(submission_id, verdict_id)``.
 WEBHOOK_TASK = "adreview.webhook"
@@ -111,7 +116,8 @@ class WorkerState:
         with self._lock:
             if self._store is None:
                 self._store = Store.open(self.settings.database_url)
-                self._store.save_ruleset(self.ruleset_unlocked())
+                with contextlib.suppress(RuleError):  # each task turns it into a verdict
+                    self._store.save_ruleset(self.ruleset_unlocked())
             return self._store
 
     @property
@@ -123,6 +129,13 @@ class WorkerState:
         """
         with self._lock:
             return self.ruleset_unlocked()
+
+    def ruleset_version(self) -> str:
+        """The version of the rule set now serving, ``UNUSABLE_RULESET`` when none loads."""
+        try:
+            return self.ruleset.version
+        except RuleError:
+            return UNUSABLE_RULESET
 
     def ruleset_unlocked(self) -> RuleSet:
         """``ruleset`` for callers already holding the lock."""
@@ -253,7 +266,7 @@ def _unjudged(code: ErrorCode, message: str, engine_name: object,
     worker = state()
     name = engine_name if isinstance(engine_name, str) else worker.settings.ocr_engine
     engine = worker._engines.get(name)
-    return Verdict.failed(VerdictError(code, message), ruleset=worker.ruleset.version,
+    return Verdict.failed(VerdictError(code, message), ruleset=worker.ruleset_version(),
                           engine=engine.name if engine else name[:64],
                           engine_version=engine.version if engine else "", sha256=None,
                           industry=industry)
@@ -268,7 +281,13 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
         metrics.TASKS.labels("missing").inc()
         return "missing"
     store = worker.store
-    ruleset = worker.ruleset
+    try:
+        ruleset = worker.ruleset
+    except RuleError as exc:  # no rule set ever loaded in this process: nothing can judge
+        log.error("submission %s: no usable rule set: %s", submission_id, exc)
+        return _finish(store, submission_id, _unjudged(
+            ErrorCode.RULES_UNUSABLE, f"the rule set in {settings.rules_dir} does not load: "
+            f"{str(exc)[:1000]}", engine_name, industry))
     if not isinstance(engine_name, str):
         log.error("submission %s: engine %r is not a name", submission_id, engine_name)
         return _finish(store, submission_id, _unjudged(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from rules import load_ruleset
-from tests.conftest import RuleDir
+from rules import load_ruleset, loader
+from tests.conftest import SMALL_RULES, RuleDir
 from worker.errors import RuleError
 
 
@@ -307,3 +308,84 @@ def test_control_characters_in_a_rule_file_are_a_located_yaml_problem(rule_dir: 
     (problem,) = caught.value.problems
     assert problem.file.endswith("bad.yaml")
     assert problem.message.startswith("invalid YAML")
+
+
+def alias_bomb(depth: int) -> str:
+    """A few hundred bytes of nested aliases standing for 9**depth strings."""
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, depth + 1):
+        lines.append(f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_in_milliseconds(rule_dir: RuleDir) -> None:
+    text = alias_bomb(9)  # 9**9 strings once expanded
+    assert len(text) < 500
+    started = time.perf_counter()
+    problem = one_problem(rule_dir, text)
+    assert time.perf_counter() - started < 1.0
+    assert problem == ("2: YAML alias *a0 (anchored at line 1): aliases and merge keys are "
+                       "not allowed in rule files; write the values out")
+
+
+def test_a_merge_key_is_an_alias_and_is_refused(rule_dir: RuleDir) -> None:
+    problem = one_problem(rule_dir, """
+        base: &base {category: absolute, severity: reject}
+        rules:
+          - <<: *base
+            id: a.b
+            phrases: [x]
+        """)
+    assert problem.startswith("4: YAML alias *base (anchored at line 2)"), problem
+
+
+def test_an_anchor_used_once_is_plain_yaml(rule_dir: RuleDir) -> None:
+    folder = rule_dir({"r.yaml": """
+        rules:
+          - &first {id: a.b, category: absolute, severity: reject, phrases: [全网第一]}
+        """})
+    assert [r.spec.id for r in load_ruleset(folder).rules] == ["a.b"]
+
+
+def test_a_rule_file_over_the_size_limit_is_refused_before_it_is_read(
+    rule_dir: RuleDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = rule_dir({"big.yaml": "rules: []\n" + "# padding\n" * 200})
+    limit = (folder / "categories.yaml").stat().st_size
+    monkeypatch.setattr(loader, "MAX_RULE_FILE_BYTES", limit)
+    assert problems_of(folder) == [
+        f"{folder / 'big.yaml'}: the file is 2,010 bytes, over the limit of {limit:,} bytes "
+        "for a rule file (MAX_RULE_FILE_BYTES)"]
+
+
+def test_a_file_of_too_many_values_is_refused(
+    rule_dir: RuleDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "MAX_YAML_NODES", 50)
+    problem = one_problem(rule_dir, "x: [" + ", ".join(["a"] * 60) + "]\n")
+    assert problem == " the file holds more than 50 YAML values (MAX_YAML_NODES)"
+
+
+def test_a_rule_set_over_the_rule_count_limit_is_refused(
+    rule_dir: RuleDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "MAX_RULES", 3)
+    rules = "".join(f"  - {{id: a.r{i}, category: absolute, severity: reject, "
+                    f"phrases: [第{i}名]}}\n" for i in range(4))
+    folder = rule_dir({"r.yaml": "rules:\n" + rules})
+    assert problems_of(folder) == [
+        f"{folder}: the rule set has 4 rules, over the limit of 3 (MAX_RULES)"]
+
+
+def test_a_folder_of_too_many_files_or_bytes_is_refused(
+    rule_dir: RuleDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = rule_dir({"r.yaml": SMALL_RULES})
+    monkeypatch.setattr(loader, "MAX_RULE_FILES", 1)
+    assert problems_of(folder) == [
+        f"{folder}: 2 rule files, over the limit of 1 (MAX_RULE_FILES)"]
+    monkeypatch.setattr(loader, "MAX_RULE_FILES", 10)
+    monkeypatch.setattr(loader, "MAX_FOLDER_BYTES", 1000)
+    (problem,) = problems_of(folder)
+    assert problem.startswith(f"{folder}: the rule files hold ")
+    assert problem.endswith("bytes, over the limit of 1,000 (MAX_FOLDER_BYTES)")

@@ -265,3 +265,22 @@ def test_every_command_help_is_plain_wrapped_text_without_type_tags_on_flags() -
         assert "<bool>" not in result.stdout and "``" not in result.stdout, path
         assert max(len(line) for line in result.stdout.splitlines()) <= 80, path
     assert len(paths) > 20
+
+
+def test_rules_check_names_the_alias_or_the_limit_a_folder_hits(
+    rule_dir: RuleDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules import loader
+    from tests.rules.test_loader import alias_bomb
+
+    folder = rule_dir({"bomb.yaml": alias_bomb(9)})
+    result = runner.invoke(app, ["rules", "check", str(folder)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[0] == (
+        f"{folder / 'bomb.yaml'}:2: YAML alias *a0 (anchored at line 1): aliases and merge "
+        "keys are not allowed in rule files; write the values out")
+    (folder / "bomb.yaml").write_text(SMALL_RULES, encoding="utf-8")
+    monkeypatch.setattr(loader, "MAX_RULES", 2)
+    result = runner.invoke(app, ["rules", "check", str(folder)])
+    assert result.exit_code == 1
+    assert "the rule set has 6 rules, over the limit of 2 (MAX_RULES)" in result.stderr

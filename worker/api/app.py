@@ -53,24 +53,39 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
+#: The largest body of a rule editor's request (``/v1/rules...``): a candidate rule
+#: folder as JSON, within the loader's ``MAX_FOLDER_BYTES`` whatever its escaping.
+RULES_BODY_LIMIT = 8 * 1024 * 1024
+
+
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, by header or while streaming."""
+    """Refuse request bodies over ``limit`` bytes with 413, by header or while streaming;
+    paths under ``/v1/rules`` (text, never images) have ``RULES_BODY_LIMIT`` when that is
+    lower."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
-    def _too_large(self) -> JSONResponse:
+    def limit_for(self, path: str) -> int:
+        """The body limit of a request to ``path``."""
+        if path == "/v1/rules" or path.startswith("/v1/rules/"):
+            return min(self.limit, RULES_BODY_LIMIT)
+        return self.limit
+
+    @staticmethod
+    def _too_large(limit: int) -> JSONResponse:
         return error_response(ApiProblem(
-            413, "request_too_large", f"the request body is over {self.limit:,} bytes"))
+            413, "request_too_large", f"the request body is over {limit:,} bytes"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._too_large()(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(limit)(scope, receive, send)
                 return
         seen = 0
         started = False
@@ -80,7 +95,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
@@ -93,7 +108,7 @@ class BodyLimit:
             await self.app(scope, counting_receive, watching_send)
         except _BodyTooLarge:
             if not started:
-                await self._too_large()(scope, receive, send)
+                await self._too_large(limit)(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):

@@ -27,6 +27,7 @@ from worker.api.queries import VerdictFilter, conditions
 from worker.db import Store, StoredReview, StoredVerdict
 from worker.db.migrate import translate_errors
 from worker.db.models import Submission, VerdictRow
+from worker.settings import Settings
 from worker.times import parse_time_or_age
 
 #: The console's views and what each keeps.
@@ -134,28 +135,47 @@ def in_line(text: str, line: str) -> tuple[str, str, str]:
     return before, line[at:at + len(text)], after
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of an image file, read from its header (None when unreadable)."""
+def image_size(data: bytes, settings: Settings) -> tuple[int, int] | None:
+    """(width, height) of an image as shown (EXIF rotation applied), read from its header
+    without decoding pixels; None when unreadable or over the service's limits (the
+    console then shows no image, as the worker refused it)."""
     from PIL import Image
 
+    from models.images import image_size as declared_size
+    from models.images import orientation_of
+
+    if len(data) > settings.max_image_bytes:
+        return None
+    declared = declared_size(data)
+    if declared is not None and declared[0] * declared[1] > settings.max_image_pixels:
+        return None
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            return picture.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+            width, height = picture.size
+            if width * height > settings.max_image_pixels:
+                return None
+            if orientation_of(picture) in (5, 6, 7, 8):  # turned a quarter: sides swap
+                width, height = height, width
+            return width, height
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning):
         return None
 
 
-def frame_png(data: bytes, frame: int) -> bytes:
-    """Frame ``frame`` of an image (the image itself for a still one) as PNG bytes;
-    ``ValueError`` when it has no such frame."""
-    from PIL import Image
+def frame_png(data: bytes, frame: int, settings: Settings) -> bytes:
+    """Frame ``frame`` of an image (the image itself for a still one) as PNG bytes,
+    decoded as the worker decodes it (``models.images.decode_image``: the same size and
+    pixel limits, EXIF rotation applied). ``ImageError`` when it cannot be decoded within
+    them; ``ValueError`` when it has no such frame."""
+    from models.images import decode_image
 
-    with Image.open(io.BytesIO(data)) as picture:
-        if frame >= getattr(picture, "n_frames", 1) or frame < 0:
-            raise ValueError(f"the image has no frame {frame}")
-        picture.seek(frame)
-        out = io.BytesIO()
-        picture.convert("RGB").save(out, format="PNG")
+    if frame < 0:
+        raise ValueError(f"the image has no frame {frame}")
+    decoded = decode_image(data, settings, frame=frame)
+    if frame >= decoded.frame_count:
+        raise ValueError(f"the image has no frame {frame}")
+    out = io.BytesIO()
+    decoded.frames[0].save(out, format="PNG")
     return out.getvalue()
 
 

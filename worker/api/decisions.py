@@ -1,24 +1,24 @@
 """Reviewer decisions as the API and the pages store them: the review row, and the signed
 callback (``event: "review"``) when the decision changes the effective decision.
 
-The callback goes to the submission's ``callback_url`` like a verdict's, signed the same
-way (``worker.api.webhooks``); it is sent from a background thread so that a slow
-receiver never holds the reviewer, and only when the server has a webhook secret.
+The callback is written to the callback outbox in the decision's own transaction
+(``Store.add_review``), numbered per submission, and delivered by the workers
+(``worker.callbacks``) in that order with retries: a slow receiver never holds the
+reviewer, and a process that dies after the decision loses no callback. Only when the
+server has a webhook secret (no secret, no callbacks).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 
 from prometheus_client import Counter, Histogram
 
 from rules.schema import Decision
 from worker.api.state import ApiState
-from worker.api.webhooks import WebhookError, deliver_webhook, review_payload
-from worker.db import StoredReview, StoredVerdict
+from worker.api.webhooks import review_payload
+from worker.db import StoredReview
 from worker.db.models import ReviewAction
-from worker.errors import AdreviewError
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,6 @@ TIME_TO_DECISION = Histogram(
     "adreview_review_seconds_to_decision", "Seconds from a verdict to a reviewer decision.",
     buckets=(10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400))
 
-#: Callback threads started and not yet finished (tests wait on them).
-PENDING: set[threading.Thread] = set()
-
 
 def record_decision(
     state: ApiState,
@@ -42,47 +39,19 @@ def record_decision(
     decision: Decision | str | None = None,
     note: str | None = None,
 ) -> StoredReview:
-    """Store the decision (``Store.add_review``); when it changes the submission's
-    effective decision, send the ``review`` callback. Raises what ``add_review`` raises."""
+    """Store the decision (``Store.add_review``), with the ``review`` callback in the
+    same transaction when it changes the submission's effective decision. Raises what
+    ``add_review`` raises."""
     store = state.store()
-    before = store.current_verdict(submission_id)
-    review = store.add_review(submission_id, reviewer, action, decision, note)
-    after = store.current_verdict(submission_id)
+    signed = bool(state.settings.webhook_secret)
+    review = store.add_review(submission_id, reviewer, action, decision, note,
+                              callback=review_payload if signed else None)
     DECISIONS.labels(reviewer, review.action.value, review.decision.value).inc()
-    if before is not None:
-        waited = (review.created - before.verdict.created).total_seconds()
+    current = store.current_verdict(submission_id)
+    if current is not None:
+        waited = (review.created - current.verdict.created).total_seconds()
         TIME_TO_DECISION.observe(max(0.0, waited))
-    if after is not None and (before is None
-                              or before.effective_decision is not after.effective_decision):
-        _send_review_callback(state, after)
     return review
 
 
-def _send_review_callback(state: ApiState, stored: StoredVerdict) -> None:
-    settings = state.settings
-    submission = state.store().get_submission(stored.submission)
-    url = (submission.metadata or {}).get("callback_url") if submission is not None else None
-    if not isinstance(url, str) or not url:
-        return
-    secret = settings.webhook_secret
-    if not secret:
-        log.info("submission %s: review callback not sent (no webhook secret)",
-                 stored.submission)
-        return
-    payload = review_payload(stored)
-
-    def deliver() -> None:
-        try:
-            deliver_webhook(url, payload, secret, settings)
-        except (WebhookError, AdreviewError) as exc:
-            log.error("submission %s: review callback failed: %s", stored.submission, exc)
-        finally:
-            PENDING.discard(thread)
-
-    thread = threading.Thread(target=deliver, name=f"review-callback-{stored.submission}",
-                              daemon=True)
-    PENDING.add(thread)
-    thread.start()
-
-
-__all__ = ["DECISIONS", "PENDING", "TIME_TO_DECISION", "record_decision"]
+__all__ = ["DECISIONS", "TIME_TO_DECISION", "record_decision"]

@@ -22,7 +22,8 @@ from worker.errors import ConfigError, ImageError, RuleError
 log = logging.getLogger(__name__)
 
 #: ``Retry-After`` seconds by what was unavailable.
-RETRY_AFTER = {"broker_unavailable": "30", "database_unavailable": "5", "database_busy": "1"}
+RETRY_AFTER = {"broker_unavailable": "30", "database_unavailable": "5", "database_busy": "1",
+               "rules_unusable": "30"}
 
 
 def public_message(exc: StorageError) -> str:
@@ -71,7 +72,8 @@ def problem_for(exc: Exception) -> ApiProblem:
         return ApiProblem(status, exc.code.value, exc.message)
     if isinstance(exc, RuleError):
         log.error("the rule set cannot be used: %s", exc)
-        return ApiProblem(500, "rules_unusable", "the rule set cannot be loaded (see the log)")
+        return _unavailable("rules_unusable", "the rule set cannot be loaded, and this process "
+                            "has no earlier one to serve; try again once it is fixed")
     if isinstance(exc, UnknownIndustry):
         return ApiProblem(422, "unknown_industry", str(exc))
     if isinstance(exc, ConfigError):

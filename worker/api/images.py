@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from worker.api.state import ApiProblem
 from worker.db import Store, StoredSubmission
+from worker.errors import ImageError
 from worker.settings import Settings
 from worker.stored_images import ImageNotKept
 from worker.stored_images import stored_image as kept_image
@@ -25,4 +26,12 @@ def stored_image(sub: StoredSubmission, settings: Settings, store: Store | None 
         raise ApiProblem(404, "image_not_available", str(exc)) from None
 
 
-__all__ = ["MEDIA_TYPES", "stored_image"]
+def image_problem(exc: ImageError) -> ApiProblem:
+    """A stored image the service cannot decode within its limits: 422 with the code the
+    worker's verdict carries (``invalid_image``, ``image_too_large``,
+    ``unsupported_format``). Never 413: the request was small; the image is what is not
+    processable."""
+    return ApiProblem(422, exc.code.value, exc.message)
+
+
+__all__ = ["MEDIA_TYPES", "image_problem", "stored_image"]

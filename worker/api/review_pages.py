@@ -60,6 +60,7 @@ from worker.api.console import (
 )
 from worker.api.decisions import record_decision
 from worker.api.errors import public_message
+from worker.api.images import image_problem
 from worker.api.inputs import text_problem
 from worker.api.queries import (
     BadCursor,
@@ -69,10 +70,11 @@ from worker.api.queries import (
     verdict_stats,
 )
 from worker.api.state import ApiProblem, ApiState
-from worker.db import InvalidRecord, NotFound
+from worker.db import InvalidRecord, NotFound, StoredVerdict
 from worker.db.keys import StoredKey
 from worker.db.models import ApiRole, ReviewAction
-from worker.errors import AdreviewError
+from worker.errors import AdreviewError, ImageError
+from worker.settings import Settings
 from worker.times import parse_time_or_age
 
 #: Cookie holding the reviewer's session id (HttpOnly, SameSite=Strict, path ``/review``).
@@ -171,17 +173,35 @@ def _submission_image(state: ApiState, submission_id: str) -> bytes:
     return stored_image(sub, state.settings, state.store())
 
 
-def _annotated_png(state: ApiState, submission_id: str) -> bytes:
-    """The submission's image with the current verdict's matches drawn (PNG bytes)."""
-    from worker.annotate import annotate
-
+def _annotation_input(state: ApiState, submission_id: str) -> tuple[bytes, StoredVerdict]:
+    """The submission's image and current verdict (read from the database)."""
     data = _submission_image(state, submission_id)
     current = state.store().current_verdict(submission_id)
     if current is None:
         raise ApiProblem(409, "no_verdict", f"submission {submission_id} has no verdict yet")
+    return data, current
+
+
+def _annotated_png(data: bytes, current: StoredVerdict, settings: Settings) -> bytes:
+    """The image with the verdict's matches drawn (PNG bytes), decoded as the worker
+    decodes it; an image it cannot decode within the limits is 422."""
+    from worker.annotate import annotate
+
     out = io.BytesIO()
-    annotate(data, current.verdict.matches, state.settings).save(out, format="PNG")
+    try:
+        annotate(data, current.verdict.matches, settings).save(out, format="PNG")
+    except ImageError as exc:
+        raise image_problem(exc) from None
     return out.getvalue()
+
+
+def _frame_png(data: bytes, frame: int, settings: Settings) -> bytes:
+    try:
+        return frame_png(data, frame, settings)
+    except ImageError as exc:
+        raise image_problem(exc) from None
+    except ValueError as exc:
+        raise ApiProblem(404, "not_found", str(exc)) from None
 
 
 def _ruleset(state: ApiState) -> Any:
@@ -199,7 +219,7 @@ def _read_item(state: ApiState, submission_id: str,
     if current is None:
         return None
     try:
-        size = image_size(_submission_image(state, submission_id))
+        size = image_size(_submission_image(state, submission_id), state.settings)
     except (ApiProblem, AdreviewError):
         size = None
     view = item_view(current, store.reviews(submission_id), _ruleset(state), size)
@@ -377,7 +397,8 @@ def review_router(state: ApiState) -> APIRouter:
             await reviewer(request)
         except _LoginNeeded:
             return Response(status_code=401, headers=PAGE_HEADERS)
-        data = await state.run_db(_annotated_png, state, submission_id)
+        image, current = await state.run_db(_annotation_input, state, submission_id)
+        data = await state.run_cpu(_annotated_png, image, current, state.settings)
         return Response(data, media_type="image/png",
                         headers={**PAGE_HEADERS, "Cache-Control": "private, max-age=60"})
 
@@ -389,10 +410,7 @@ def review_router(state: ApiState) -> APIRouter:
         except _LoginNeeded:
             return Response(status_code=401, headers=PAGE_HEADERS)
         data = await state.run_db(_submission_image, state, submission_id)
-        try:
-            png = await state.run_cpu(frame_png, data, frame)
-        except ValueError as exc:
-            raise ApiProblem(404, "not_found", str(exc)) from None
+        png = await state.run_cpu(_frame_png, data, frame, state.settings)
         return Response(png, media_type="image/png",
                         headers={**PAGE_HEADERS, "Cache-Control": "private, max-age=300"})
 

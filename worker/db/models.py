@@ -274,6 +274,45 @@ class FetchedImage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SendOutbox(Base):
+    """A submission whose review message is not yet on the queue (written with the
+    submission, deleted once the message is sent; the workers' relay sends the rest)."""
+
+    __tablename__ = "send_outbox"
+    __table_args__ = (Index(None, "created_at"),)
+
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallbackOutbox(Base):
+    """A callback to deliver, written in the transaction of the change it reports (a
+    reviewer decision that changed the effective decision) and numbered per submission
+    (``seq``, from 1); the workers deliver each submission's rows in ``seq`` order."""
+
+    __tablename__ = "callback_outbox"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "seq"),
+        Index(None, "delivered_at", "next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    #: Why the last attempt failed; with ``delivered_at`` set, why it was given up.
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     """An HTTP API key. Only the SHA-256 of the (high-entropy, random) key is stored."""
 

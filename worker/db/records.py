@@ -214,7 +214,22 @@ class StoredReview:
         }
 
 
+
+
+@dataclass(frozen=True)
+class PendingCallback:
+    """A callback of the outbox waiting for delivery."""
+
+    id: int
+    submission: str
+    seq: int
+    url: str
+    payload: dict[str, Any]
+    attempts: int
+
+
 __all__ = [
+    "PendingCallback",
     "StoredReview",
     "StoredSubmission",
     "StoredVerdict",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,6 +32,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    delete,
     exists,
     func,
     or_,
@@ -49,17 +50,20 @@ from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
 from worker.db.errors import InvalidRecord, NotFound
 from worker.db.migrate import check_schema, translate_errors, upgrade
 from worker.db.models import (
+    CallbackOutbox,
     FetchedImage,
     OcrResult,
     ReviewAction,
     ReviewRow,
     RulesetVersion,
+    SendOutbox,
     Submission,
     SubmissionStatus,
     VerdictRow,
     utcnow,
 )
 from worker.db.records import (
+    PendingCallback,
     StoredReview,
     StoredSubmission,
     StoredVerdict,
@@ -86,6 +90,7 @@ OCR_RESULTS = cast(Table, OcrResult.__table__)
 RULESETS = cast(Table, RulesetVersion.__table__)
 VERDICTS = cast(Table, VerdictRow.__table__)
 FETCHED_IMAGES = cast(Table, FetchedImage.__table__)
+SEND_OUTBOX = cast(Table, SendOutbox.__table__)
 
 
 
@@ -362,8 +367,12 @@ class Store:
         status: SubmissionStatus | str = SubmissionStatus.QUEUED,
         industry: str | None = None,
         api_key_id: int | None = None,
+        unsent: bool = False,
     ) -> str:
         """Record a submission and return its id; a known ``submission_id`` is kept as is.
+
+        ``unsent`` puts it in the send outbox in the same transaction (its review message
+        is to be sent: ``mark_sent`` once it is, the workers' relay otherwise).
 
         Without ``submission_id`` a new time-sortable id is made; scans pass
         ``scan_submission_id(source, sha256, industry)`` (or use ``add_scan_submission``)
@@ -382,7 +391,26 @@ class Store:
                         api_key_id=api_key_id, created_at=now, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
+            if unsent:
+                session.execute(
+                    self._insert(SEND_OUTBOX).values(submission_id=ident, created_at=now)
+                    .on_conflict_do_nothing(index_elements=["submission_id"]))
         return ident
+
+    def mark_sent(self, submission_id: str) -> None:
+        """The submission's review message is on the queue: out of the send outbox."""
+        with self._session(write=True) as session:
+            session.execute(delete(SendOutbox).where(SendOutbox.submission_id == submission_id))
+
+    def unsent_submissions(self, older_than: timedelta, limit: int = 500
+                           ) -> list[StoredSubmission]:
+        """Submissions in the send outbox for at least ``older_than``, oldest first."""
+        cutoff = utcnow() - older_than
+        query = (select(Submission).join(SendOutbox, SendOutbox.submission_id == Submission.id)
+                 .where(SendOutbox.created_at <= cutoff)
+                 .order_by(SendOutbox.created_at, SendOutbox.submission_id).limit(limit))
+        with self._session() as session:
+            return [StoredSubmission.from_row(row) for row in session.scalars(query)]
 
     def add_scan_submission(self, path: str, sha256: str | None,
                             industry: str | None = None) -> str:
@@ -651,16 +679,27 @@ class Store:
         decision: Decision | str | None = None,
         note: str | None = None,
         verdict_id: int | None = None,
+        callback: Callable[[StoredVerdict], dict[str, Any]] | None = None,
     ) -> StoredReview:
         """Store a reviewer's decision about a verdict (the current one by default).
 
         ``confirm`` agrees with the machine decision (``decision`` may be left out);
         ``override`` replaces it for the humans' purposes with a different ``decision``.
         The verdict row itself is never changed.
+
+        The submission's row is locked first, so that concurrent decisions about one
+        submission are serialised and each sees the effective decision the previous one
+        left. With ``callback``, a decision that changes the effective decision while the
+        submission has a ``callback_url`` writes ``callback(verdict with this review)``
+        to the callback outbox in the same transaction, numbered after the submission's
+        earlier callbacks (``"sequence"`` in the payload): exactly one callback per
+        change, in the order of the changes, or none when the transaction fails.
         """
         act = _enum(ReviewAction, action)
         chosen = None if decision is None else _enum(Decision, decision)
         with self._session(write=True) as session:
+            locked = session.scalars(select(Submission).where(Submission.id == submission_id)
+                                     .with_for_update()).first()
             query = select(VerdictRow).where(VerdictRow.submission_id == submission_id)
             if verdict_id is not None:
                 query = query.where(VerdictRow.id == verdict_id)
@@ -684,12 +723,69 @@ class Store:
                     f"an override needs a decision other than {machine.value!r} "
                     "(pass, review or reject)"
                 )
+            before = session.scalar(
+                select(ReviewRow.decision).where(ReviewRow.submission_id == submission_id)
+                .order_by(ReviewRow.created_at.desc(), ReviewRow.id.desc()).limit(1))
+            current = latest = session.scalars(
+                select(VerdictRow).where(VerdictRow.submission_id == submission_id)
+                .order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(1)).first()
             row = ReviewRow(submission_id=submission_id, verdict_id=target.id,
                             reviewer=reviewer, action=act.value, decision=chosen.value,
                             note=note, created_at=utcnow())
             session.add(row)
             session.flush()
-            return StoredReview.from_row(row)
+            review = StoredReview.from_row(row)
+            effective_before = before if before is not None else (
+                None if latest is None else latest.decision)
+            url = (locked.meta or {}).get("callback_url") if locked is not None else None
+            if (callback is not None and current is not None and locked is not None
+                    and isinstance(url, str) and url and effective_before != chosen.value):
+                stored = replace(StoredVerdict.from_rows(current, locked), review=review)
+                self._add_callback(session, submission_id, url, callback(stored))
+            return review
+
+    def _add_callback(self, session: Session, submission_id: str, url: str,
+                      payload: dict[str, Any]) -> int:
+        """Write one callback to the outbox, numbered after the submission's others (the
+        caller holds the submission's row lock); returns its sequence number."""
+        last = session.scalar(select(func.max(CallbackOutbox.seq))
+                              .where(CallbackOutbox.submission_id == submission_id))
+        seq = int(last or 0) + 1
+        now = utcnow()
+        session.add(CallbackOutbox(submission_id=submission_id, seq=seq, url=url,
+                                   payload={**payload, "sequence": seq}, attempts=0,
+                                   next_at=now, created_at=now))
+        return seq
+
+    def due_callbacks(self, limit: int = 100) -> list[PendingCallback]:
+        """Callbacks to deliver now: of each submission, its undelivered callback with the
+        lowest sequence number, when its back-off has passed (so that a submission's
+        callbacks go out in order), oldest first."""
+        earlier = aliased(CallbackOutbox)
+        blocked = exists().where(earlier.submission_id == CallbackOutbox.submission_id,
+                                 earlier.delivered_at.is_(None),
+                                 earlier.seq < CallbackOutbox.seq)
+        query = (select(CallbackOutbox)
+                 .where(CallbackOutbox.delivered_at.is_(None),
+                        CallbackOutbox.next_at <= utcnow(), ~blocked)
+                 .order_by(CallbackOutbox.next_at, CallbackOutbox.id).limit(limit))
+        with self._session() as session:
+            return [PendingCallback(r.id, r.submission_id, r.seq, r.url, dict(r.payload),
+                                    r.attempts) for r in session.scalars(query)]
+
+    def callback_done(self, callback_id: int, error: str | None = None) -> None:
+        """The callback was delivered (``error`` None) or given up (``error`` says why)."""
+        with self._session(write=True) as session:
+            session.execute(update(CallbackOutbox).where(CallbackOutbox.id == callback_id)
+                            .values(delivered_at=utcnow(),
+                                    last_error=None if error is None else error[:1000]))
+
+    def callback_failed(self, callback_id: int, error: str, retry_at: datetime) -> None:
+        """An attempt failed; the callback is tried again at ``retry_at``."""
+        with self._session(write=True) as session:
+            session.execute(update(CallbackOutbox).where(CallbackOutbox.id == callback_id)
+                            .values(attempts=CallbackOutbox.attempts + 1, next_at=retry_at,
+                                    last_error=error[:1000]))
 
     def reviews(self, submission_id: str) -> list[StoredReview]:
         """Every reviewer decision about the submission, oldest first."""

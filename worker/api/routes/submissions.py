@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 
 from models.images import sniff_format
 from worker.api.deps import StateDep, SubmissionId, roles, sees
-from worker.api.images import MEDIA_TYPES, stored_image
+from worker.api.images import MEDIA_TYPES, image_problem, stored_image
 from worker.api.inputs import parse_metadata
 from worker.api.schemas import (
     ErrorBody,
@@ -36,6 +36,7 @@ from worker.client import RESERVED_METADATA
 from worker.db import StoredSubmission
 from worker.db.keys import StoredKey
 from worker.db.records import lines_to_json
+from worker.errors import ImageError
 from worker.settings import Settings
 
 router = APIRouter()
@@ -290,7 +291,10 @@ async def get_annotated(
         from worker.annotate import annotate
 
         out = io.BytesIO()
-        annotate(data, current.verdict.matches, state.settings).save(out, format="PNG")
+        try:
+            annotate(data, current.verdict.matches, state.settings).save(out, format="PNG")
+        except ImageError as exc:
+            raise image_problem(exc) from None
         return out.getvalue()
 
     return Response(await state.run_cpu(draw), media_type="image/png")
