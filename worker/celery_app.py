@@ -16,10 +16,15 @@ Messages go to ``settings.queue``; those for HunyuanOCR (``engine="hunyuan"``) g
 
 A worker never stops for a malformed message: on a Redis broker it consumes through
 ``worker.broker_guard`` (a screening transport and consumer), which logs, counts and
-dead-letters such messages to ``<queue>.dead``. Two worker bootsteps run in the main
+dead-letters such messages to ``<queue>.dead``. Worker bootsteps run in the main
 process: ``worker.startup.DatabaseCheck`` (a worker whose database cannot be opened exits
-non-zero before its pool starts) and ``worker.sweep.SweepStep`` (stale submissions are
-sent again every ``settings.sweep_seconds``).
+non-zero before its pool starts), ``worker.sweep.SweepStep`` (stale submissions are
+sent again every ``settings.sweep_seconds``) and ``worker.heartbeat.HeartbeatStep`` (the
+worker says it is alive, for the workers-seen gauge and the liveness probe).
+
+Workers on other hosts than Redis survive a cut link: the keepalives, socket limits and
+reconnection of ``worker.broker_link`` make a worker notice a dead link within a minute
+and consume again when it returns.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from urllib.parse import urlsplit
 from celery import Celery  # type: ignore[import-untyped]
 from celery.signals import worker_init  # type: ignore[import-untyped]
 
+from worker import broker_link
 from worker.settings import Settings, get_settings
 
 #: The name producers send review messages to.
@@ -46,7 +52,8 @@ PROCESS_START_SECONDS = 120.0
 #: Broker URL schemes served by the screening transport of ``worker.broker_guard``.
 GUARDED_SCHEMES = frozenset({"redis", "rediss"})
 #: Worker bootsteps of the main process (see the module docstring).
-WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.sweep:SweepStep")
+WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.sweep:SweepStep",
+                "worker.heartbeat:HeartbeatStep")
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -99,13 +106,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=True,
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": visibility_timeout(settings),
-            # Look for overdue unacknowledged messages every 10 s (kombu's default scans
-            # every 100 s); the scan is one sorted-set range query.
-            "unacked_restore_interval": 10,
-            "unacked_restore_throttle": 1,
-        },
+        # A worker cut off from Redis reconnects when its link returns, however long it
+        # was gone; the socket limits and their numbers are in ``worker.broker_link``.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_connection_timeout=broker_link.SOCKET_CONNECT_TIMEOUT,
+        broker_transport_options=broker_link.transport_options(visibility_timeout(settings)),
         task_default_queue=settings.queue,
         task_routes=(EngineRouter(settings),),
     )

@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -232,12 +233,16 @@ def send(submission_id: str, ref: ImageRef, engine: str, settings: Settings,
     from redis.exceptions import RedisError
 
     from worker.celery_app import REVIEW_TASK
+    from worker.queue_metrics import SENT_AT_HEADER
 
     celery = celery_for(settings)
     kwargs = None if industry is None else {"industry": industry}
     try:
+        # The send time travels as a header: the queue gauges read the oldest message's age
+        # from it (``worker.queue_metrics``).
         celery.send_task(REVIEW_TASK, args=(submission_id, engine, ref), kwargs=kwargs,
-                         priority=priority, retry=True, retry_policy=PUBLISH_RETRY)
+                         priority=priority, retry=True, retry_policy=PUBLISH_RETRY,
+                         headers={SENT_AT_HEADER: time.time()})
     except (OperationalError, RedisError, OSError) as exc:
         raise BrokerUnavailable(submission_id, str(exc) or type(exc).__name__) from exc
 
