@@ -16,15 +16,10 @@ Messages go to ``settings.queue``; those for HunyuanOCR (``engine="hunyuan"``) g
 
 A worker never stops for a malformed message: on a Redis broker it consumes through
 ``worker.broker_guard`` (a screening transport and consumer), which logs, counts and
-dead-letters such messages to ``<queue>.dead``. Worker bootsteps run in the main
+dead-letters such messages to ``<queue>.dead``. Two worker bootsteps run in the main
 process: ``worker.startup.DatabaseCheck`` (a worker whose database cannot be opened exits
-non-zero before its pool starts), ``worker.sweep.SweepStep`` (stale submissions are
-sent again every ``settings.sweep_seconds``) and ``worker.heartbeat.HeartbeatStep`` (the
-worker says it is alive, for the workers-seen gauge and the liveness probe).
-
-Workers on other hosts than Redis survive a cut link: the keepalives, socket limits and
-reconnection of ``worker.broker_link`` make a worker notice a dead link within a minute
-and consume again when it returns.
+non-zero before its pool starts) and ``worker.sweep.SweepStep`` (stale submissions are
+sent again every ``settings.sweep_seconds``).
 """
 
 from __future__ import annotations
