@@ -15,6 +15,9 @@ wait_for() {  # wait_for NAME CMD...
   echo "error: $name did not come up" >&2; return 1
 }
 
+# ip (iproute2): the multi-host test builds its hosts in network namespaces.
+command -v ip >/dev/null || apt_install iproute2
+
 # Redis
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   command -v redis-server >/dev/null || apt_install redis-server

@@ -22,7 +22,8 @@ cannot be opened, or whose rules do not load, exits non-zero before its pool sta
 ``worker.sweep.SweepStep`` (stale submissions are sent again every
 ``settings.sweep_seconds``) and ``worker.relay.RelayStep`` (stored submissions whose
 message never reached the broker are sent every ``settings.relay_seconds``) and
-``worker.callbacks.CallbackStep`` (review callbacks of the outbox delivered in order).
+``worker.callbacks.CallbackStep`` (review callbacks of the outbox delivered in order) and
+``worker.heartbeat.HeartbeatStep`` (the worker's presence for the scaling gauges).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 from celery import Celery  # type: ignore[import-untyped]
 from celery.signals import worker_init  # type: ignore[import-untyped]
 
+from worker import broker_link
 from worker.settings import Settings, get_settings
 
 #: The name producers send review messages to.
@@ -51,7 +53,7 @@ GUARDED_SCHEMES = frozenset({"redis", "rediss"})
 #: Worker bootsteps of the main process (see the module docstring).
 WORKER_STEPS = ("worker.startup:DatabaseCheck", "worker.startup:RulesCheck",
                 "worker.sweep:SweepStep", "worker.relay:RelayStep",
-                "worker.callbacks:CallbackStep")
+                "worker.callbacks:CallbackStep", "worker.heartbeat:HeartbeatStep")
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -104,13 +106,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=True,
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": visibility_timeout(settings),
-            # Look for overdue unacknowledged messages every 10 s (kombu's default scans
-            # every 100 s); the scan is one sorted-set range query.
-            "unacked_restore_interval": 10,
-            "unacked_restore_throttle": 1,
-        },
+        # A worker cut off from Redis reconnects when its link returns, however long it
+        # was gone; the socket limits and their numbers are in ``worker.broker_link``.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_connection_timeout=broker_link.SOCKET_CONNECT_TIMEOUT,
+        broker_transport_options=broker_link.transport_options(visibility_timeout(settings)),
         task_default_queue=settings.queue,
         task_routes=(EngineRouter(settings),),
     )

@@ -30,6 +30,7 @@ import binascii
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -239,12 +240,16 @@ def send(submission_id: str, ref: ImageRef, engine: str, settings: Settings,
     from redis.exceptions import RedisError
 
     from worker.celery_app import REVIEW_TASK
+    from worker.queue_metrics import SENT_AT_HEADER
 
     celery = celery_for(settings)
     kwargs = None if industry is None else {"industry": industry}
     try:
+        # The send time travels as a header: the queue gauges read the oldest message's age
+        # from it (``worker.queue_metrics``).
         celery.send_task(REVIEW_TASK, args=(submission_id, engine, ref), kwargs=kwargs,
-                         priority=priority, retry=True, retry_policy=PUBLISH_RETRY)
+                         priority=priority, retry=True, retry_policy=PUBLISH_RETRY,
+                         headers={SENT_AT_HEADER: time.time()})
     except (OperationalError, RedisError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         log.warning("submission %s: the broker is unreachable: %s", submission_id, reason)

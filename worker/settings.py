@@ -138,6 +138,16 @@ class Settings(BaseSettings):
         description="Seconds between sweeps for stale submissions; one worker sweeps per "
         "interval (a Redis lock), 0 turns the sweep off.",
     )
+    heartbeat_seconds: float = Field(
+        default=10.0,
+        description="Seconds between a worker's heartbeats in Redis (the workers-seen gauge "
+        "counts workers whose last beat is younger than three intervals); 0 turns them off.",
+    )
+    heartbeat_file: Path | None = Field(
+        default=None,
+        description="A file each heartbeat touches, for a liveness probe "
+        "(`python -m worker.heartbeat FILE --max-age 60`); None touches none.",
+    )
 
     # Verdict callbacks (``callback_url`` in a submission's metadata).
     webhook_secret: str | None = Field(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -26,6 +26,9 @@ from worker.db.keys import ApiKeys
 from worker.db.sessions import ReviewSessions
 from worker.errors import AdreviewError
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.queue_metrics import QueueCollector
 
 #: Bytes a request body may have beyond the largest image (base64 growth, form fields).
 BODY_MARGIN = 64 * 1024
@@ -66,6 +69,7 @@ class ApiState:
         self._ruleset: ReloadingRuleSet | None = None
         self._db: _Slots | None = None
         self._cpu: _Slots | None = None
+        self._queues: QueueCollector | None = None
 
     @property
     def db_connections(self) -> int:
@@ -98,6 +102,16 @@ class ApiState:
                 self._ruleset = ReloadingRuleSet(self.settings.rules_dir)
         return self._ruleset.current()
 
+    def queue_metrics(self) -> bytes:
+        """The queue gauges' exposition (``worker.queue_metrics``), one Redis call."""
+        from worker.queue_metrics import QueueCollector, queue_metrics_text
+
+        with self._lock:
+            if self._queues is None:
+                self._queues = QueueCollector(self.settings)
+            collector = self._queues
+        return queue_metrics_text(self.settings, collector.client)
+
     async def run_db(self, fn: Callable[..., _T], *args: object) -> _T:
         """``fn(*args)`` in a thread once a database slot is free (``DatabaseBusy`` when
         none frees up within ``settings.api_db_wait``)."""
@@ -118,8 +132,11 @@ class ApiState:
                        "try again shortly", headers={"Retry-After": "2"}))
 
     def close(self) -> None:
-        """Close the store's connections."""
+        """Close the store's connections and the queue gauges' Redis client."""
         with self._lock:
+            if self._queues is not None:
+                self._queues.close()
+                self._queues = None
             if self._store is not None:
                 self._store.close()
                 self._store = None

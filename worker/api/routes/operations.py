@@ -44,9 +44,12 @@ async def ready(state: StateDep) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-async def metrics() -> Response:
-    """Prometheus metrics of this process (all processes in multiprocess mode)."""
-    return Response(await run_in_threadpool(metrics_text), media_type=CONTENT_TYPE_LATEST)
+async def metrics(state: StateDep) -> Response:
+    """Prometheus metrics of this process (all processes in multiprocess mode), and the
+    queue gauges read from Redis (``worker.queue_metrics``): the signal to scale on."""
+    body = await run_in_threadpool(metrics_text)
+    queues = await run_in_threadpool(state.queue_metrics)
+    return Response(body + queues, media_type=CONTENT_TYPE_LATEST)
 
 
 def _failed(name: str, exc: Exception) -> dict[str, Any]:
