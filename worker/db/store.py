@@ -680,9 +680,11 @@ class Store:
                     )
                 chosen = machine
             elif chosen is None or chosen is machine or chosen is Decision.ERROR:
+                choices = [d.value for d in (Decision.PASS, Decision.REVIEW, Decision.REJECT)
+                           if d is not machine]
                 raise InvalidRecord(
                     f"an override needs a decision other than {machine.value!r} "
-                    "(pass, review or reject)"
+                    f"({' or '.join(choices)})"
                 )
             row = ReviewRow(submission_id=submission_id, verdict_id=target.id,
                             reviewer=reviewer, action=act.value, decision=chosen.value,
