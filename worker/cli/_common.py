@@ -125,6 +125,12 @@ DbOption = Annotated[
 ]
 
 
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
+]
+
+
 def make_settings(
     engine: str | None = None, rules: Path | None = None, db: str | None = None
 ) -> Settings:
