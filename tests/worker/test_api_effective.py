@@ -184,8 +184,12 @@ def test_the_verdicts_command_shows_and_filters_effective_decisions(
     assert [json.loads(line)["submission"] for line in out.stdout.splitlines()] == [b]
     out = runner.invoke(app, ["verdicts", "--json", "--effective-decision", "pass", *db])
     assert [json.loads(line)["submission"] for line in out.stdout.splitlines()] == [a]
-    table = runner.invoke(app, ["verdicts", *db], env={"COLUMNS": "200"})
+    table = runner.invoke(app, ["verdicts", "--table", *db], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "→ pass" in table.stdout and "alice" in table.stdout
+    piped = runner.invoke(app, ["verdicts", *db])  # not a terminal: tab-separated
+    rows_of = {line.split("\t")[0]: line.split("\t") for line in piped.stdout.splitlines()}
+    assert rows_of[a][2:5] == ["reject", "pass", "alice"]
+    assert rows_of[b][2:5] == ["reject", "reject", ""]
 
 
 def test_stats_and_metrics_show_reviewer_throughput(

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from rules import RuleSet
 
 rules_app = typer.Typer(
-    help="Check, test and list the banned-phrase rule set.", no_args_is_help=True
+    help="Copy, check, test and list the banned-phrase rule set; see which rules misfire and "
+    "what a candidate set would change.", no_args_is_help=True
 )
 app.add_typer(rules_app, name="rules")
 
