@@ -290,6 +290,8 @@ def _salvage(display: str, data: dict[Any, Any], lines: _LineMap) -> _Parsed:
 #: so that the checks of its phrases, patterns and exceptions still run without a second,
 #: misleading problem about it.
 _UNCHECKED = "unchecked.invalid-value"
+#: The description of such a rule, so that what it lacks is not reported again.
+_PARTIAL = "\0a rule with invalid fields, rebuilt for the remaining checks"
 
 
 def _partial_rule(item: Any, error: ValidationError) -> RuleSpec | None:
@@ -299,6 +301,10 @@ def _partial_rule(item: Any, error: ValidationError) -> RuleSpec | None:
         return None
     bad = {e["loc"][0] for e in error.errors() if e["loc"]}
     fields = {k: v for k, v in item.items() if k not in bad}
+    if bad & {"phrases", "patterns"}:
+        # What the rule matches is unknown: whether an exception could excuse a hit is too.
+        fields.pop("exceptions", None)
+    fields["description"] = _PARTIAL
     fields.setdefault("id", _UNCHECKED)
     fields.setdefault("category", _UNCHECKED)
     fields.setdefault("severity", "review")
@@ -458,7 +464,7 @@ def _check_rule(
             at("review_industries"),
             f"rule {rule.id!r}: {', '.join(sorted(overlap))} both review and exempt",
         )
-    if not rule.phrases and not rule.patterns:
+    if not rule.phrases and not rule.patterns and rule.description != _PARTIAL:
         yield at(), f"rule {rule.id!r} has neither phrases nor patterns"
     folded: list[str] = []
     for j, phrase in enumerate(rule.phrases):

@@ -220,7 +220,9 @@ def test_a_running_worker_and_api_load_the_edited_rules(installed: Path, work: P
         client.close()
     assert before == ("pass", "pass")
     assert after == ("reject", "reject")
-    assert f"rules: {work / 'house-rules'} (version " in worker_log.read_text()
+    for log in (worker_log, api_log):
+        assert f"rules: {work / 'house-rules'} (version " in log.read_text(), log.name
+        assert "setup plugin" not in log.read_text()
 
 
 def test_after_the_demo_the_two_commands_it_prints_show_its_verdicts_in_the_console(

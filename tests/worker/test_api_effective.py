@@ -185,8 +185,12 @@ def test_the_verdicts_command_shows_and_filters_effective_decisions(
     assert [json.loads(line)["submission"] for line in out.stdout.splitlines()] == [b]
     out = runner.invoke(app, ["verdicts", "--json", "--effective-decision", "pass", *db])
     assert [json.loads(line)["submission"] for line in out.stdout.splitlines()] == [a]
-    table = runner.invoke(app, ["verdicts", *db], env={"COLUMNS": "200"})
+    table = runner.invoke(app, ["verdicts", "--table", *db], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "→ pass" in table.stdout and "alice" in table.stdout
+    piped = runner.invoke(app, ["verdicts", *db])  # not a terminal: tab-separated
+    rows_of = {line.split("\t")[0]: line.split("\t") for line in piped.stdout.splitlines()}
+    assert rows_of[a][2:5] == ["reject", "pass", "alice"]
+    assert rows_of[b][2:5] == ["reject", "reject", ""]
 
 
 def test_stats_and_metrics_show_reviewer_throughput(
@@ -216,3 +220,21 @@ def test_stats_and_metrics_show_reviewer_throughput(
     assert re.search(r'adreview_review_decisions_total\{action="override",decision="pass",'
                      r'reviewer="reviewer-person"\} [1-9]', metrics)
     assert "adreview_review_seconds_to_decision_bucket" in metrics
+
+
+@pytest.mark.parametrize(
+    ("machine", "choices"),
+    [(Decision.REJECT, "(pass or review)"), (Decision.PASS, "(review or reject)"),
+     (Decision.REVIEW, "(pass or reject)")],
+)
+def test_an_override_to_error_or_to_the_machine_decision_names_the_other_choices_only(
+    client: TestClient, store: Store, keys: dict[str, str], machine: Decision, choices: str,
+) -> None:
+    ident = add_judged(store, machine)
+    for wrong in ("error", machine.value):
+        answer = client.post(f"/v1/submissions/{ident}/decisions", headers=auth(keys["reviewer"]),
+                             json={"action": "override", "decision": wrong})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["message"] == (
+            f"an override needs a decision other than {machine.value!r} {choices}")
+    assert store.reviews(ident) == []

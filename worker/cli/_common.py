@@ -9,16 +9,33 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from worker.errors import AdreviewError, RuleError
 from worker.settings import Settings, get_settings
 
+#: The order ``adreview -h`` lists the commands in: reviewing, the queue, the API, rules,
+#: then set-up.
+COMMAND_ORDER = ("scan", "verdicts", "show", "annotate", "submit", "worker", "requeue",
+                 "rescan", "serve", "keys", "rules", "migrate", "demo")
+
+
+class _Commands(TyperGroup):
+    """The top-level group, listing its commands in ``COMMAND_ORDER``."""
+
+    def list_commands(self, ctx: Any) -> list[str]:  # typer's own click Context
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER
+                      else len(COMMAND_ORDER))
+
+
 app = typer.Typer(
     name="adreview",
+    cls=_Commands,
     help="Ad-image compliance review: OCR ad images and flag banned advertising claims.",
     no_args_is_help=True,
     add_completion=False,
@@ -122,6 +139,12 @@ EngineOption = Annotated[
 ]
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $ADREVIEW_DATABASE_URL).")
+]
+
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
 ]
 
 

@@ -13,6 +13,7 @@ from worker.cli._common import (
     EngineOption,
     IndustryOption,
     RulesDir,
+    SinceOption,
     app,
     make_settings,
     parse_since,
@@ -253,10 +254,7 @@ def requeue_command(
 
 @app.command("rescan")
 def rescan_command(
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
-    ] = None,
+    since: SinceOption = None,
     decision: Annotated[
         str | None, typer.Option("--decision", help="Only current pass, review or reject.")
     ] = None,

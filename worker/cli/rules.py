@@ -17,6 +17,7 @@ from worker.cli._common import (
     FailOnOption,
     IndustryOption,
     RulesDir,
+    SinceOption,
     app,
     gate,
     make_settings,
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from rules import RuleSet
 
 rules_app = typer.Typer(
-    help="Check, test and list the banned-phrase rule set.", no_args_is_help=True
+    help="Copy, check, test and list the banned-phrase rule set; see which rules misfire and "
+    "what a candidate set would change.", no_args_is_help=True
 )
 app.add_typer(rules_app, name="rules")
 
@@ -194,10 +196,7 @@ def rules_schema() -> None:
 
 @rules_app.command("stats")
 def rules_stats(
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
-    ] = None,
+    since: SinceOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     context: Annotated[
         int, typer.Option("--context", help="Characters of surrounding text either side.")
@@ -245,10 +244,7 @@ def rules_stats(
 @rules_app.command("diff")
 def rules_diff(
     candidate: Annotated[Path, typer.Argument(help="Folder of the candidate rule set.")],
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="Verdicts judged at or after: ISO time or 2h, 3d."),
-    ] = None,
+    since: SinceOption = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="Only the newest N current verdicts.")
     ] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from worker.cli._common import DbOption, app
+from worker.cli.rules_folder import announce_folder
 from worker.settings import get_settings
 
 
@@ -36,6 +37,7 @@ def serve_command(
         # Worker processes build their app from the environment.
         os.environ["ADREVIEW_DATABASE_URL"] = db
         get_settings.cache_clear()
+    announce_folder(get_settings().rules_dir)
     own_folder: str | None = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         own_folder = tempfile.mkdtemp(prefix="adreview-api-metrics-")

@@ -719,9 +719,11 @@ class Store:
                     )
                 chosen = machine
             elif chosen is None or chosen is machine or chosen is Decision.ERROR:
+                choices = [d.value for d in (Decision.PASS, Decision.REVIEW, Decision.REJECT)
+                           if d is not machine]
                 raise InvalidRecord(
                     f"an override needs a decision other than {machine.value!r} "
-                    "(pass, review or reject)"
+                    f"({' or '.join(choices)})"
                 )
             before = session.scalar(
                 select(ReviewRow.decision).where(ReviewRow.submission_id == submission_id)

@@ -36,6 +36,28 @@ from worker.samples.banners import (
     corpus,
 )
 from worker.samples.demo import demo_ads
+from worker.samples.drawing import (
+    ARTISTIC_FONTS,
+    BACKGROUNDS,
+    FALLBACK,
+    FONT_DIRS,
+    FONT_FILES,
+    INKS,
+    PLAIN_FONTS,
+    Colour,
+    Font,
+    Rect,
+    available_fonts,
+    box_bounds,
+    contrast,
+    covers,
+    faint_ink,
+    font_path,
+    load_font,
+    pick_family,
+    pick_ink,
+    rotation,
+)
 from worker.samples.measure import char_recall
 from worker.samples.pages import (
     DETAIL_CLAIMS,
@@ -54,34 +76,14 @@ from worker.samples.pages import (
     vertical_poster,
 )
 from worker.samples.render import (
-    ARTISTIC_FONTS,
-    BACKGROUNDS,
     COLUMN_GAP,
-    FALLBACK,
-    FONT_DIRS,
-    FONT_FILES,
-    INKS,
-    PLAIN_FONTS,
     ROW_GAP,
     Block,
-    Colour,
-    Font,
-    Rect,
     Rendered,
     Style,
-    available_fonts,
-    box_bounds,
     compose,
-    contrast,
-    covers,
-    faint_ink,
-    font_path,
     ink_bbox,
-    load_font,
-    pick_family,
-    pick_ink,
     render_ad,
-    rotation,
 )
 
 __all__ = [

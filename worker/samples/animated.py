@@ -8,17 +8,8 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw
 
 from worker.samples.banners import PRODUCTS
-from worker.samples.render import (
-    BACKGROUNDS,
-    Block,
-    Rendered,
-    Style,
-    _luminance,
-    _rng,
-    compose,
-    contrast,
-    pick_ink,
-)
+from worker.samples.drawing import BACKGROUNDS, _luminance, _rng, contrast, pick_ink
+from worker.samples.render import Block, Rendered, Style, compose
 
 GIF_CLAIM = ("全网销量第一 爆款直降", "销量第一")
 

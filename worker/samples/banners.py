@@ -10,19 +10,16 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from models.base import Box
-from worker.samples.render import (
+from worker.samples.drawing import (
     ARTISTIC_FONTS,
     PLAIN_FONTS,
-    Block,
     Colour,
-    Style,
-    _background,
     _luminance,
     _rng,
-    compose,
     faint_ink,
     pick_ink,
 )
+from worker.samples.render import Block, Style, _background, compose
 
 PRODUCTS = (
     "精华液", "保湿面霜", "洗发水", "蛋白粉", "运动鞋", "蓝牙耳机", "空气炸锅", "儿童牙膏",

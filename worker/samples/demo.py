@@ -7,8 +7,9 @@ from pathlib import Path
 from PIL import Image
 
 from worker.samples.animated import animated_gif
+from worker.samples.drawing import Colour
 from worker.samples.pages import detail_page
-from worker.samples.render import Block, Colour, Style, _gradient, compose
+from worker.samples.render import Block, Style, _gradient, compose
 
 
 def demo_ads(folder: Path) -> list[Path]:

@@ -12,22 +12,20 @@ from PIL import Image, ImageDraw, ImageFilter
 from models.base import Box, Point
 from models.tiling import plan_tiles
 from worker.samples.banners import CLEAN_LINES, PRODUCTS
-from worker.samples.render import (
+from worker.samples.drawing import (
     BACKGROUNDS,
     Colour,
     Rect,
-    _gradient,
     _map,
     _mix,
-    _product,
     _rect_box,
     _rng,
-    ink_bbox,
     load_font,
     pick_family,
     pick_ink,
     rotation,
 )
+from worker.samples.render import _gradient, _product, ink_bbox
 from worker.settings import Settings
 
 DETAIL_SIZE = (750, 8000)
