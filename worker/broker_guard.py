@@ -385,6 +385,9 @@ class GuardedChannel(kombu_redis.Channel):
     on to kombu unchanged; a refused one is dead-lettered and kombu sees an empty poll.
     """
 
+    #: The queue of the last item popped and passed on (see ``_screen_popped``).
+    popped_from: str | None = None
+
     def _create_client(self, asynchronous: bool = False) -> Any:
         client = super()._create_client(asynchronous)  # type: ignore[no-untyped-call]
         if asynchronous:  # the client that runs BRPOP
@@ -404,6 +407,10 @@ class GuardedChannel(kombu_redis.Channel):
         except Exception as exc:  # the screen must never be what stops the worker
             rejection = Rejection(BAD_ENVELOPE, f"screening failed ({exc!r})")
         if rejection is None:
+            # kombu hands this item to the consumer before it pops another: a task-level
+            # refusal of it is filed under the queue it was read from, not under the
+            # routing key the message names itself.
+            self.popped_from = queue
             return response
         self.refuse(queue, _text(item), rejection)
         return None
@@ -516,14 +523,16 @@ class GuardedConsumer(Consumer):  # type: ignore[misc]
                                                f"({type(exc).__name__}: {exc})"))
 
     def refuse_message(self, message: Any, rejection: Rejection) -> None:
-        """Log, count, dead-letter and acknowledge (drop) one task message."""
-        queue = str((message.delivery_info or {}).get("routing_key") or "unknown")
+        """Log, count, dead-letter and acknowledge (drop) one task message, under the
+        queue it was read from (its own routing key only when that is unknown)."""
+        channel = getattr(message, "channel", None)
+        queue = getattr(channel, "popped_from", None) or str(
+            (message.delivery_info or {}).get("routing_key") or "unknown")
         raw = getattr(message, "_raw", None)
         try:
             text = json.dumps(raw) if raw is not None else _text(message.body)
         except (TypeError, ValueError):
             text = repr(raw)
-        channel = getattr(message, "channel", None)
         if isinstance(channel, GuardedChannel):
             channel.refuse(queue, text, rejection)
         else:

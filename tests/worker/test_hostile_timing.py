@@ -1,7 +1,8 @@
 """Valid-typed but hostile ``eta`` and ``expires``, on a real worker and Redis: a review
 message due in ten days and one already expired are dead-lettered with their reason at
-once, and their submissions end with an ``invalid_message`` error verdict, without the
-sweep; a review behind them is judged as usual."""
+once (under the queue they were read from, whatever routing key they name), and their
+submissions end with an ``invalid_message`` error verdict, without the sweep; a review
+behind them is judged as usual."""
 
 from __future__ import annotations
 
@@ -34,8 +35,14 @@ def test_a_far_eta_and_a_past_expiry_are_dead_lettered_with_an_error_verdict_at_
                     for _ in range(2))
     celery = celery_for(settings)
     now = datetime.now(UTC)
-    celery.send_task(REVIEW_TASK, args=(far, "rapidocr", ref), queue=settings.queue,
+    # The far one names another queue as its routing key: its dead letter still goes
+    # with the queue it was read from.
+    scratch = f"{settings.queue}-scratch"
+    celery.send_task(REVIEW_TASK, args=(far, "rapidocr", ref), queue=scratch,
                      eta=now + timedelta(days=10))
+    envelope = json.loads(broker.rpop(scratch))  # type: ignore[arg-type]
+    envelope["properties"]["delivery_info"]["routing_key"] = "someone-elses-queue"
+    broker.lpush(settings.queue, json.dumps(envelope))
     celery.send_task(REVIEW_TASK, args=(old, "rapidocr", ref), queue=settings.queue,
                      expires=now - timedelta(minutes=1))
     good = submit(_ads(2)[1], settings=settings)
@@ -56,5 +63,7 @@ def test_a_far_eta_and_a_past_expiry_are_dead_lettered_with_an_error_verdict_at_
         assert judged_good is not None and judged_good.verdict.error is None
     letters = [json.loads(x) for x in broker.lrange(dead_letter_key(settings.queue), 0, -1)]
     assert sorted(d["reason"] for d in letters) == ["expired", "far_eta"]
+    assert {d["queue"] for d in letters} == {settings.queue}
+    assert not broker.exists(dead_letter_key("someone-elses-queue"))
     assert broker.llen(settings.queue) == 0
     assert broker.hlen("unacked") == 0  # nothing held back for later
