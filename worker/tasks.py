@@ -50,6 +50,7 @@ import hashlib
 import logging
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,7 @@ class WorkerState:
     _rules: ReloadingRuleSet | None = None
     _engines: dict[str, OcrEngine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _redis: Any = None
 
     @property
     def store(self) -> Store:
@@ -146,6 +148,37 @@ class WorkerState:
     def _saw_new(self, ruleset: RuleSet) -> None:
         if self._store is not None:
             self._store.save_ruleset(ruleset)
+
+    @contextlib.contextmanager
+    def reading(self, sha256: str, engine: OcrEngine) -> Iterator[None]:
+        """Hold the image's read lock while reviewing it, when ``engine`` has not read it
+        yet: a second worker given the same new image waits for the first and then finds
+        its lines in the OCR cache, instead of reading it again. The lock lapses after the
+        hard time limit (a worker that died holding it); a worker that waited the soft
+        limit, or cannot reach Redis, reads the image anyway."""
+        import redis
+
+        if self.store.get_ocr(sha256, engine.name, engine.version) is not None:
+            yield
+            return
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.settings.redis_url, socket_timeout=5,
+                                               socket_connect_timeout=2)
+        lock = self._redis.lock(f"adreview.read.{engine.name}.{sha256}",
+                                timeout=self.settings.task_time_limit,
+                                blocking_timeout=self.settings.task_soft_time_limit / 2)
+        try:
+            held = lock.acquire()
+        except redis.RedisError as exc:
+            log.warning("image %s: read lock unavailable (%s); reading without it",
+                        sha256[:12], type(exc).__name__)
+            held = False
+        try:
+            yield
+        finally:
+            if held:
+                with contextlib.suppress(redis.RedisError):
+                    lock.release()
 
     def engine(self, name: str) -> OcrEngine:
         """The OCR engine called ``name``, built on first use."""
@@ -326,7 +359,8 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
     if "url" in image and len(data) <= settings.max_image_bytes:
         _keep_fetched(store, submission_id, data)
     try:
-        verdict = review(data, engine, ruleset, settings, store.ocr_cache(), industry)
+        with worker.reading(hashlib.sha256(data).hexdigest(), engine):
+            verdict = review(data, engine, ruleset, settings, store.ocr_cache(), industry)
     except SoftTimeLimitExceeded:
         verdict = _error(ErrorCode.OCR_FAILED,
                          f"review took longer than {settings.task_soft_time_limit:g} s",
