@@ -427,6 +427,10 @@ class GuardedTransport(kombu_redis.Transport):
     Channel = GuardedChannel
 
 
+#: The rule set version recorded on refused messages' verdicts, by rule folder.
+_REFUSED_RULESETS: dict[str, str] = {}
+
+
 def verdict_for_refused(headers: Mapping[str, Any], payload: Any, rejection: Rejection,
                         settings: Any = None) -> bool:
     """Store an ``invalid_message`` error verdict for the submission of a refused review
@@ -451,10 +455,13 @@ def verdict_for_refused(headers: Mapping[str, Any], payload: Any, rejection: Rej
         from worker.verdict import Verdict, VerdictError
 
         settings = settings or get_settings()
-        try:
-            version = load_ruleset(settings.rules_dir).version
-        except RuleError:
-            version = UNUSABLE_RULESET
+        version = _REFUSED_RULESETS.get(str(settings.rules_dir))
+        if version is None:  # once per process: a flood of refusals loads nothing more
+            try:
+                version = load_ruleset(settings.rules_dir).version
+            except RuleError:
+                version = UNUSABLE_RULESET
+            _REFUSED_RULESETS[str(settings.rules_dir)] = version
         verdict = Verdict.failed(
             VerdictError(ErrorCode.INVALID_MESSAGE,
                          f"the queue message was refused ({rejection.reason}): "
