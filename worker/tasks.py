@@ -4,8 +4,10 @@ Per delivery of ``adreview.review(submission_id, engine, image_ref, industry=Non
 (``industry``, the ad's declared industry, is a keyword argument that messages without
 one leave out, as every message before it did):
 
-0. an engine name no worker knows is an ``unknown_engine`` error verdict at once, one
-   that is not a name at all an ``invalid_message`` one;
+0. a process with no rule set that loads (its folder broke before this process first
+   loaded it) stores a ``rules_unusable`` error verdict at once; an engine name no
+   worker knows is an ``unknown_engine`` error verdict at once, one that is not a name
+   at all an ``invalid_message`` one;
 1. a verdict already stored for this submission, rule set and engine version means a
    redelivery after success: nothing to do;
 2. ``Store.start_attempt`` counts the delivery; more crashed deliveries than
@@ -13,7 +15,9 @@ one leave out, as every message before it did):
    verdict instead of looping forever;
 3. the image bytes are loaded (inline, shared path or URL); an ``ImageError`` is an
    ``error`` verdict at once (``invalid_message`` for a malformed image reference);
-4. ``review`` with the database's OCR cache, then ``Store.record_verdict`` (idempotent).
+4. ``review`` with the database's OCR cache - under the image's read lock in Redis when
+   the cache does not hold it yet, so that one worker reads a new image and the others
+   given it wait for its lines - then ``Store.record_verdict`` (idempotent).
 
 Any other exception counts the delivery as failed: it is retried with backoff (the
 ``failures`` keyword argument carries the count), and the delivery that fails for the
