@@ -86,6 +86,8 @@ ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"
 
 #: Formats whose extra frames are an animation to sample (others: first image only).
 ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
+#: Formats whose extra frames are pages (each read in full, in order), not animation.
+PAGED_FORMATS = frozenset({"TIFF"})
 
 #: Animations declaring more frames than this are refused: no real ad needs them, and a
 #: file of thousands of tiny frames is a cheap way to make a worker spin.
@@ -355,12 +357,18 @@ def _decode_opened(
         frame = _to_rgb(image)
         return frame.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else frame
 
+    if fmt in PAGED_FORMATS and getattr(image, "n_frames", 1) > 1:
+        frame_count = int(getattr(image, "n_frames", 1))
+        if frame_count > MAX_ANIMATION_FRAMES:
+            _check_animation(frame_count, image.size, fmt, settings.max_image_pixels)
     if frame_count == 1 or only is not None:
         index = 0 if frame_count == 1 or only is None else min(max(0, only), frame_count - 1)
         if index < image.tell():
             image.seek(0)
         frame = upright(index)
         return DecodedImage((frame,), frame.size, fmt, frame_count, (index,))
+    if fmt in PAGED_FORMATS:
+        return _pages(image, fmt, frame_count, settings, upright)
     looks, kept = _looks(image, frame_count, settings, upright)
     chosen = choose_looks(looks, settings.max_frames, settings.frame_min_ms)
     missing = [look.frame for look in chosen if look.frame not in kept]
@@ -371,6 +379,30 @@ def _decode_opened(
     size = (max(f.width for f in frames), max(f.height for f in frames))
     return DecodedImage(frames, size, fmt, frame_count, tuple(look.frame for look in chosen),
                         tuple(look.shown_ms for look in chosen))
+
+
+def _pages(image: Image.Image, fmt: str, page_count: int, settings: Settings,
+           upright: Callable[[int], Image.Image]) -> DecodedImage:
+    """The pages of a multi-page file (a TIFF), each a frame read in full: the first
+    ``settings.max_frames`` of them, each within the pixel limit and all of them within
+    the animations' pixel budget. A claim on page 2 is read like one on page 1."""
+    count = min(page_count, max(1, settings.max_frames))
+    frames: list[Image.Image] = []
+    total = 0
+    for index in range(count):
+        if index:
+            image.seek(index)
+        width, height = image.size
+        _check_pixels((width, height), fmt, settings.max_image_pixels)
+        total += width * height
+        if total > ANIMATION_PIXEL_FACTOR * settings.max_image_pixels:
+            raise ImageError(
+                ErrorCode.IMAGE_TOO_LARGE,
+                f"{fmt} pages 1-{index + 1} hold {total:,} pixels to decode; the limit is "
+                f"{ANIMATION_PIXEL_FACTOR * settings.max_image_pixels:,} pixels")
+        frames.append(upright(index))
+    size = (max(f.width for f in frames), max(f.height for f in frames))
+    return DecodedImage(tuple(frames), size, fmt, page_count, tuple(range(count)))
 
 
 def _looks(

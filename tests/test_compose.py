@@ -132,14 +132,16 @@ def test_the_shared_environment_points_at_the_compose_services(compose: dict[str
     for name in ("migrate", "api", "worker", "worker-gpu"):
         env = found[name]["environment"]
         assert env["ADREVIEW_DATABASE_URL"] == (
-            "postgresql+psycopg://adreview:adreview@postgres:5432/adreview"), name
+            "postgresql+psycopg://adreview@postgres:5432/adreview"), name
         assert env["ADREVIEW_REDIS_URL"] == "redis://redis:6379/0", name
     gpu = found["worker-gpu"]["environment"]
     assert gpu["ADREVIEW_OCR_ENGINE"] == "hunyuan-vllm"
     assert gpu["ADREVIEW_VLLM_URL"] == "http://vllm:8000/v1"
     postgres = found["postgres"]["environment"]
-    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"]) \
-        == ("adreview", "adreview", "adreview")
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD_FILE"],
+            postgres["POSTGRES_DB"]) == ("adreview", "/run/secrets/postgres_password",
+                                         "adreview")
+    assert "POSTGRES_PASSWORD" not in postgres
 
 
 def test_redis_keeps_the_queue_across_restarts_and_never_evicts(compose: dict[str, Any]) -> None:
@@ -169,7 +171,7 @@ def test_every_long_running_service_has_a_healthcheck_or_waits_on_one(
     found = services(compose)
     for name in ("redis", "postgres", "api", "vllm"):
         assert found[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
-    assert "redis-cli" in argv(found["redis"]["healthcheck"]["test"])
+    assert "redis-cli ping" in " ".join(argv(found["redis"]["healthcheck"]["test"]))
     assert "pg_isready" in argv(found["postgres"]["healthcheck"]["test"])
     for name in ("api", "worker", "worker-gpu"):
         depends = found[name]["depends_on"]
@@ -227,12 +229,17 @@ def test_secrets_come_from_files_and_other_settings_from_an_optional_env_file(
         "adreview_api_keys": {"file": "./secrets/adreview_api_keys"},
         "adreview_webhook_secret": {"file": "./secrets/adreview_webhook_secret"},
         "adreview_vllm_api_key": {"file": "./secrets/adreview_vllm_api_key"},
+        "postgres_password": {"file": "./secrets/postgres_password"},
+        "redis_password": {"file": "./secrets/redis_password"},
     }
     # the one-shot migrate service makes sure of the declared API keys
-    assert found["migrate"]["secrets"] == ["adreview_api_keys"]
+    assert found["migrate"]["secrets"] == ["adreview_api_keys", "postgres_password"]
+    assert found["postgres"]["secrets"] == ["postgres_password"]
+    assert found["redis"]["secrets"] == ["redis_password"]
     assert found["migrate"]["entrypoint"][:2] == ["/bin/sh", "-c"]
     for name in APP_SERVICES:
         assert "adreview_webhook_secret" in found[name]["secrets"], name
+        assert {"postgres_password", "redis_password"} <= set(found[name]["secrets"]), name
         assert found[name]["env_file"] == [{"path": "adreview.env", "required": False}], name
         assert found[name]["entrypoint"][:2] == ["/bin/sh", "-c"], name
     assert "adreview_vllm_api_key" in found["worker-gpu"]["secrets"]
@@ -242,6 +249,7 @@ def test_secrets_come_from_files_and_other_settings_from_an_optional_env_file(
     # No secret value in the file itself.
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     assert "ADREVIEW_WEBHOOK_SECRET" not in text and "ADREVIEW_VLLM_API_KEY" not in text
+    assert "adreview:adreview@" not in text and "POSTGRES_PASSWORD:" not in text
     # What operators create next to the file stays out of git; the example is in it.
     ignored = subprocess.run(["git", "check-ignore", "secrets/adreview_webhook_secret",
                               "adreview.env"], cwd=REPO, capture_output=True, text=True,
@@ -322,3 +330,33 @@ def test_docker_compose_config_accepts_the_file() -> None:
             capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
         )
         assert done.returncode == 0, done.stderr
+
+
+def test_the_entrypoint_puts_the_secret_passwords_into_the_database_and_redis_urls(
+    compose: dict[str, Any], tmp_path: Path,
+) -> None:
+    shell, flag, script, name = services(compose)["worker"]["entrypoint"]
+    script = script.replace("$$", "$").replace("/run/secrets", str(tmp_path))
+    (tmp_path / "postgres_password").write_text("pg-Pass_word1\n")
+    (tmp_path / "redis_password").write_text("rd-Pass_word2")
+    env = services(compose)["worker"]["environment"]
+    done = subprocess.run(
+        [shell, flag, script, name, "python3", "-c",
+         "import os, json; print(json.dumps({k: os.environ[k] for k in "
+         "('ADREVIEW_DATABASE_URL', 'ADREVIEW_REDIS_URL')}))"],
+        capture_output=True, text=True, timeout=30, check=True,
+        env={"PATH": "/usr/bin:/bin", "ADREVIEW_DATABASE_URL": env["ADREVIEW_DATABASE_URL"],
+             "ADREVIEW_REDIS_URL": env["ADREVIEW_REDIS_URL"]},
+    )
+    assert json.loads(done.stdout) == {
+        "ADREVIEW_DATABASE_URL": "postgresql+psycopg://adreview:pg-Pass_word1@postgres:5432/"
+                                 "adreview",
+        "ADREVIEW_REDIS_URL": "redis://:rd-Pass_word2@redis:6379/0"}
+
+
+def test_redis_asks_for_the_password_of_its_secret_file(compose: dict[str, Any]) -> None:
+    redis = services(compose)["redis"]
+    assert redis["entrypoint"][:2] == ["/bin/sh", "-c"]
+    assert '--requirepass "$$(cat /run/secrets/redis_password)"' in redis["entrypoint"][2]
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
+

@@ -17,8 +17,11 @@ message queued behind it waits. Two screens keep such messages away from that co
    ``id``, every other header Celery reads of the type it expects (``timelimit`` two
    numbers or nulls, ``eta`` and ``expires`` ISO 8601 times, ``retries`` a count, ...), a
    body that decodes to ``[args, kwargs, embed]``, and arguments that bind to the task's
-   signature. Anything that still goes wrong while Celery takes in one message is caught
-   as well (``handler_failed``) instead of stopping the worker.
+   signature; and a valid ``eta`` at most ``MAX_ETA_SECONDS`` ahead (``far_eta``) and an
+   ``expires`` not yet past (``expired``) - a review refused for those two has a readable
+   body, so its submission gets an ``invalid_message`` error verdict at once
+   (``verdict_for_refused``). Anything that still goes wrong while Celery takes in one
+   message is caught as well (``handler_failed``) instead of stopping the worker.
 
 A refused message is logged (one line, with its reason), counted in
 ``adreview_broker_rejected_total{reason}``, pushed to the dead-letter list ``<queue>.dead``
@@ -77,6 +80,17 @@ UNKNOWN_TASK = "unknown_task"
 BAD_ARGUMENTS = "bad_arguments"
 #: Celery failed on a message that passed the screens.
 HANDLER_FAILED = "handler_failed"
+#: The ``eta`` lies further ahead than ``MAX_ETA_SECONDS``: it would be held (and handed
+#: out again every visibility timeout) for that long.
+FAR_ETA = "far_eta"
+#: The ``expires`` time has passed: Celery would drop it without a word.
+EXPIRED = "expired"
+
+#: The furthest ahead an ``eta`` may lie (the workers' own retries wait minutes at most).
+MAX_ETA_SECONDS = 3600.0
+#: Refusals of a well-formed review message: its submission gets an ``invalid_message``
+#: error verdict at once (the message itself was fine to read).
+VERDICT_REASONS = frozenset({FAR_ETA, EXPIRED})
 
 REJECTED = Counter(
     "adreview_broker_rejected_total",
@@ -275,6 +289,7 @@ def screen_task(
     properties: Mapping[str, Any],
     decode: Callable[[], Any],
     signatures: Callable[[str], inspect.Signature | None] | Mapping[str, Any],
+    now: datetime | None = None,
 ) -> Rejection | None:
     """Why Celery could not run this task message, or None.
 
@@ -308,6 +323,26 @@ def screen_task(
         except TypeError as exc:
             return Rejection(BAD_ARGUMENTS, f"{name}: the arguments do not fit "
                              f"{name}{signature} ({exc})")
+    return _timing_problem(name, headers, now or datetime.now(UTC))
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` with a zone (UTC when it has none, as Celery reads it)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _timing_problem(name: str, headers: Mapping[str, Any], now: datetime) -> Rejection | None:
+    """A valid-typed ``eta`` too far ahead, or an ``expires`` already past (both were
+    checked to parse by ``_header_problem``)."""
+    eta = headers.get("eta")
+    if eta is not None:
+        ahead = (_aware(maybe_iso8601(eta)) - now).total_seconds()
+        if ahead > MAX_ETA_SECONDS:
+            return Rejection(FAR_ETA, f"{name}: eta {eta} is {ahead:,.0f} s ahead, over "
+                             f"{MAX_ETA_SECONDS:,.0f} s")
+    expires = headers.get("expires")
+    if expires is not None and _aware(maybe_iso8601(expires)) <= now:
+        return Rejection(EXPIRED, f"{name}: expired at {expires}")
     return None
 
 
@@ -350,6 +385,9 @@ class GuardedChannel(kombu_redis.Channel):
     on to kombu unchanged; a refused one is dead-lettered and kombu sees an empty poll.
     """
 
+    #: The queue of the last item popped and passed on (see ``_screen_popped``).
+    popped_from: str | None = None
+
     def _create_client(self, asynchronous: bool = False) -> Any:
         client = super()._create_client(asynchronous)  # type: ignore[no-untyped-call]
         if asynchronous:  # the client that runs BRPOP
@@ -369,6 +407,10 @@ class GuardedChannel(kombu_redis.Channel):
         except Exception as exc:  # the screen must never be what stops the worker
             rejection = Rejection(BAD_ENVELOPE, f"screening failed ({exc!r})")
         if rejection is None:
+            # kombu hands this item to the consumer before it pops another: a task-level
+            # refusal of it is filed under the queue it was read from, not under the
+            # routing key the message names itself.
+            self.popped_from = queue
             return response
         self.refuse(queue, _text(item), rejection)
         return None
@@ -383,6 +425,61 @@ class GuardedTransport(kombu_redis.Transport):
     """kombu's Redis transport with ``GuardedChannel`` channels."""
 
     Channel = GuardedChannel
+
+
+#: The rule set version recorded on refused messages' verdicts, by rule folder.
+_REFUSED_RULESETS: dict[str, str] = {}
+
+
+def verdict_for_refused(headers: Mapping[str, Any], payload: Any, rejection: Rejection,
+                        settings: Any = None) -> bool:
+    """Store an ``invalid_message`` error verdict for the submission of a refused review
+    message (one without a verdict yet), so that it does not wait for the sweep; True
+    when one was stored. Failures are logged: the message is dead-lettered anyway."""
+    from worker.celery_app import REVIEW_TASK
+
+    if headers.get("task") != REVIEW_TASK:
+        return False
+    args, kwargs, _ = payload
+    submission = args[0] if args else kwargs.get("submission_id")
+    engine = args[1] if len(args) > 1 else kwargs.get("engine")
+    industry = kwargs.get("industry")
+    if not isinstance(submission, str):
+        return False
+    try:
+        from rules import load_ruleset
+        from worker.db import Store
+        from worker.errors import ErrorCode, RuleError
+        from worker.settings import get_settings
+        from worker.tasks import UNUSABLE_RULESET
+        from worker.verdict import Verdict, VerdictError
+
+        settings = settings or get_settings()
+        version = _REFUSED_RULESETS.get(str(settings.rules_dir))
+        if version is None:  # once per process: a flood of refusals loads nothing more
+            try:
+                version = load_ruleset(settings.rules_dir).version
+            except RuleError:
+                version = UNUSABLE_RULESET
+            _REFUSED_RULESETS[str(settings.rules_dir)] = version
+        verdict = Verdict.failed(
+            VerdictError(ErrorCode.INVALID_MESSAGE,
+                         f"the queue message was refused ({rejection.reason}): "
+                         f"{rejection.detail}"),
+            ruleset=version, engine=engine[:64] if isinstance(engine, str) else "unknown",
+            engine_version="", sha256=None,
+            industry=industry if isinstance(industry, str) else None)
+        with Store.open(settings.database_url, migrate=False) as store:
+            if store.current_verdict(submission) is not None:
+                return False
+            store.record_verdict(submission, verdict)
+    except Exception as exc:  # the message is dead-lettered; the sweep remains
+        log.error("submission %s: no error verdict for its refused message: %s: %s",
+                  submission, type(exc).__name__, exc)
+        return False
+    log.error("submission %s: error verdict stored for its refused message (%s)", submission,
+              rejection.reason)
+    return True
 
 
 class GuardedConsumer(Consumer):  # type: ignore[misc]
@@ -413,6 +510,8 @@ class GuardedConsumer(Consumer):  # type: ignore[misc]
                 rejection = Rejection(HANDLER_FAILED, f"screening failed ({exc!r})")
             if rejection is not None:
                 self.refuse_message(message, rejection)
+                if rejection.reason in VERDICT_REASONS:
+                    verdict_for_refused(message.headers or {}, message.payload, rejection)
                 return
             try:
                 handle(message)
@@ -431,14 +530,16 @@ class GuardedConsumer(Consumer):  # type: ignore[misc]
                                                f"({type(exc).__name__}: {exc})"))
 
     def refuse_message(self, message: Any, rejection: Rejection) -> None:
-        """Log, count, dead-letter and acknowledge (drop) one task message."""
-        queue = str((message.delivery_info or {}).get("routing_key") or "unknown")
+        """Log, count, dead-letter and acknowledge (drop) one task message, under the
+        queue it was read from (its own routing key only when that is unknown)."""
+        channel = getattr(message, "channel", None)
+        queue = getattr(channel, "popped_from", None) or str(
+            (message.delivery_info or {}).get("routing_key") or "unknown")
         raw = getattr(message, "_raw", None)
         try:
             text = json.dumps(raw) if raw is not None else _text(message.body)
         except (TypeError, ValueError):
             text = repr(raw)
-        channel = getattr(message, "channel", None)
         if isinstance(channel, GuardedChannel):
             channel.refuse(queue, text, rejection)
         else:
@@ -453,10 +554,14 @@ __all__ = [
     "BAD_ENVELOPE",
     "BAD_HEADERS",
     "DEAD_LETTER_MAX",
+    "EXPIRED",
+    "FAR_ETA",
     "HANDLER_FAILED",
+    "MAX_ETA_SECONDS",
     "NOT_JSON",
     "REJECTED",
     "UNKNOWN_TASK",
+    "VERDICT_REASONS",
     "GuardedChannel",
     "GuardedConsumer",
     "GuardedTransport",
@@ -465,4 +570,5 @@ __all__ = [
     "refuse",
     "screen_envelope",
     "screen_task",
+    "verdict_for_refused",
 ]

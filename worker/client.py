@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from worker.errors import AdreviewError, ConfigError, EngineNotFound, ErrorCode, ImageError
 from worker.settings import Settings, get_settings
@@ -163,12 +164,23 @@ def _read_shared(given: str, settings: Settings) -> bytes:
                          f"cannot read {given}: {exc.strerror or exc}") from None
 
 
+def without_credentials(url: str) -> str:
+    """``url`` without a user name or password (``https://user:pw@host/a`` becomes
+    ``https://host/a``): image URLs are stored, sent on the queue and shown to reviewers,
+    so credentials never travel with them (use a signed query string instead)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def image_ref(image: bytes | str | Path, settings: Settings) -> tuple[ImageRef, str, bytes | None]:
     """How ``image`` travels: (reference, submission source, bytes when read here)."""
     if isinstance(image, bytes):
         return _inline(image, settings, "inline"), "inline", image
     if isinstance(image, str) and is_url(image):
-        return {"url": image}, f"url:{image}", None
+        url = without_credentials(image)
+        return {"url": url}, f"url:{url}", None
     path = Path(image)
     if settings.shared_root is not None:
         shared = under_root(path, settings.shared_root)
@@ -378,4 +390,5 @@ __all__ = [
     "send_stored",
     "submit",
     "under_root",
+    "without_credentials",
 ]

@@ -4,8 +4,10 @@ Per delivery of ``adreview.review(submission_id, engine, image_ref, industry=Non
 (``industry``, the ad's declared industry, is a keyword argument that messages without
 one leave out, as every message before it did):
 
-0. an engine name no worker knows is an ``unknown_engine`` error verdict at once, one
-   that is not a name at all an ``invalid_message`` one;
+0. a process with no rule set that loads (its folder broke before this process first
+   loaded it) stores a ``rules_unusable`` error verdict at once; an engine name no
+   worker knows is an ``unknown_engine`` error verdict at once, one that is not a name
+   at all an ``invalid_message`` one;
 1. a verdict already stored for this submission, rule set and engine version means a
    redelivery after success: nothing to do;
 2. ``Store.start_attempt`` counts the delivery; more crashed deliveries than
@@ -13,7 +15,9 @@ one leave out, as every message before it did):
    verdict instead of looping forever;
 3. the image bytes are loaded (inline, shared path or URL); an ``ImageError`` is an
    ``error`` verdict at once (``invalid_message`` for a malformed image reference);
-4. ``review`` with the database's OCR cache, then ``Store.record_verdict`` (idempotent).
+4. ``review`` with the database's OCR cache - under the image's read lock in Redis when
+   the cache does not hold it yet, so that one worker reads a new image and the others
+   given it wait for its lines - then ``Store.record_verdict`` (idempotent).
 
 Any other exception counts the delivery as failed: it is retried with backoff (the
 ``failures`` keyword argument carries the count), and the delivery that fails for the
@@ -50,6 +54,7 @@ import hashlib
 import logging
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +114,7 @@ class WorkerState:
     _rules: ReloadingRuleSet | None = None
     _engines: dict[str, OcrEngine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _redis: Any = None
 
     @property
     def store(self) -> Store:
@@ -146,6 +152,37 @@ class WorkerState:
     def _saw_new(self, ruleset: RuleSet) -> None:
         if self._store is not None:
             self._store.save_ruleset(ruleset)
+
+    @contextlib.contextmanager
+    def reading(self, sha256: str, engine: OcrEngine) -> Iterator[None]:
+        """Hold the image's read lock while reviewing it, when ``engine`` has not read it
+        yet: a second worker given the same new image waits for the first and then finds
+        its lines in the OCR cache, instead of reading it again. The lock lapses after the
+        hard time limit (a worker that died holding it); a worker that waited the soft
+        limit, or cannot reach Redis, reads the image anyway."""
+        import redis
+
+        if self.store.get_ocr(sha256, engine.name, engine.version) is not None:
+            yield
+            return
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.settings.redis_url, socket_timeout=5,
+                                               socket_connect_timeout=2)
+        lock = self._redis.lock(f"adreview.read.{engine.name}.{sha256}",
+                                timeout=self.settings.task_time_limit,
+                                blocking_timeout=self.settings.task_soft_time_limit / 2)
+        try:
+            held = lock.acquire()
+        except redis.RedisError as exc:
+            log.warning("image %s: read lock unavailable (%s); reading without it",
+                        sha256[:12], type(exc).__name__)
+            held = False
+        try:
+            yield
+        finally:
+            if held:
+                with contextlib.suppress(redis.RedisError):
+                    lock.release()
 
     def engine(self, name: str) -> OcrEngine:
         """The OCR engine called ``name``, built on first use."""
@@ -326,7 +363,8 @@ def _review(task: Any, submission_id: str, engine_name: str, image: ImageRef,
     if "url" in image and len(data) <= settings.max_image_bytes:
         _keep_fetched(store, submission_id, data)
     try:
-        verdict = review(data, engine, ruleset, settings, store.ocr_cache(), industry)
+        with worker.reading(hashlib.sha256(data).hexdigest(), engine):
+            verdict = review(data, engine, ruleset, settings, store.ocr_cache(), industry)
     except SoftTimeLimitExceeded:
         verdict = _error(ErrorCode.OCR_FAILED,
                          f"review took longer than {settings.task_soft_time_limit:g} s",

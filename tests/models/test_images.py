@@ -706,11 +706,17 @@ def test_a_camera_mpo_is_read_as_its_primary_jpeg() -> None:
     assert close(pixel(decoded, (5, 10)), RED)
 
 
-def test_multi_page_tiff_is_read_from_its_first_page() -> None:
-    data = save_all([halves(), Image.new("RGB", (40, 20), WHITE)], "TIFF")
+def test_every_page_of_a_multi_page_tiff_is_read_in_order_up_to_the_frame_cap() -> None:
+    data = save_all([halves(), Image.new("RGB", (40, 20), WHITE),
+                     Image.new("RGB", (30, 30), RED)], "TIFF")
     decoded = decode_image(data, DEFAULTS)
-    assert decoded.frame_count == 1 and len(decoded.frames) == 1
+    assert decoded.frame_count == 3 and decoded.frame_indices == (0, 1, 2)
     assert close(pixel(decoded, (5, 10)), RED)
+    assert decoded.frames[1].getpixel((5, 10)) == WHITE
+    assert decoded.frames[2].size == (30, 30) and decoded.size == (40, 30)
+    capped = decode_image(data, DEFAULTS.model_copy(update={"max_frames": 2}))
+    assert (capped.frame_count, capped.frame_indices) == (3, (0, 1))
+    assert decode_image(data, DEFAULTS, frame=1).frames[0].getpixel((5, 10)) == WHITE
 
 
 def test_a_long_gif_is_decoded_in_bounded_memory(tmp_path: Path) -> None:

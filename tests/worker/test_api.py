@@ -201,7 +201,8 @@ def test_health_ready_and_metrics_need_no_key(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": {"ok": True}, "redis": {"ok": True}}
+    assert ready.json()["checks"] == {"database": {"ok": True}, "database_writable": {"ok": True},
+                                      "redis": {"ok": True}, "spill_folder": {"ok": True}}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert 'adreview_api_requests_total{method="GET",route="/ready",status="200"}' in metrics.text

@@ -15,6 +15,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +27,8 @@ from worker.broker_guard import (
     BAD_BODY,
     BAD_ENVELOPE,
     BAD_HEADERS,
+    EXPIRED,
+    FAR_ETA,
     NOT_JSON,
     UNKNOWN_TASK,
     Rejection,
@@ -40,6 +43,8 @@ from worker.client import send
 from worker.settings import Settings
 
 REDIS_URL = os.environ.get("ADREVIEW_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+#: An eta a retry could carry: minutes ahead (well within ``MAX_ETA_SECONDS``).
+SOON = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
 Envelope = dict[str, Any]
 
 
@@ -189,7 +194,7 @@ def test_when_one_part_of_the_message_is_broken_then_it_is_refused_with_its_reas
     [
         lambda m: m["headers"].update(timelimit=[30, 20.5]),
         lambda m: m["headers"].update(timelimit=None),
-        lambda m: m["headers"].update(eta="2030-01-01T00:00:00+00:00", retries=2),
+        lambda m: m["headers"].update(eta=SOON, retries=2),
         lambda m: m.update(body=_body([["s", "e", "not a ref"], {}, None])),
         lambda m: m.update(body=_body([["s"], {"engine": "e", "image": {}, "industry": "x"},
                                        None])),
@@ -240,3 +245,25 @@ def test_the_dead_letter_list_keeps_the_newest_entries_only(
     finally:
         client.delete(dead_letter_key(queue))
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "detail"),
+    [
+        (lambda m: m["headers"].update(eta="2999-01-01T00:00:00+00:00"), FAR_ETA, "s ahead"),
+        (lambda m: m["headers"].update(eta=(datetime.now(UTC) + timedelta(hours=2))
+                                       .isoformat()), FAR_ETA, "s ahead, over 3,600 s"),
+        (lambda m: m["headers"].update(expires="2001-01-01T00:00:00"), EXPIRED,
+         "expired at 2001-01-01T00:00:00"),
+    ],
+    ids=["eta in 2999", "eta in two hours", "expired"],
+)
+def test_a_valid_typed_but_far_eta_or_a_past_expiry_is_refused(
+    envelope: Envelope, change: Callable[[Envelope], None], reason: str, detail: str
+) -> None:
+    message = copy.deepcopy(envelope)
+    change(message)
+    refused = screen(message)
+    assert refused is not None and refused.reason == reason, refused
+    assert detail in refused.detail
+

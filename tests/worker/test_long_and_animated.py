@@ -206,3 +206,36 @@ def test_vertical_columns_are_read_right_to_left_and_a_claim_across_two_is_found
     assert len(cure) == 1 and lies_on(cure[0].box, drawn[4].box, 12)
     assert box_bounds(cure[0].box)[3] - box_bounds(cure[0].box)[1] < 0.6 * (
         box_bounds(drawn[4].box)[3] - box_bounds(drawn[4].box)[1])
+
+
+# --- multi-page TIFF: every page read ----------------------------------------------------
+
+
+def two_page_tiff() -> bytes:
+    """A TIFF whose first page has no claim and whose second page has ``GIF_CLAIM``."""
+    frames = gif_frames(seed=3, frames=20, claim_frame=12)
+    pages = [frames[0].image.convert("RGB"), frames[12].image.convert("RGB")]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:],
+                  compression="tiff_lzw")
+    return buffer.getvalue()
+
+
+def test_a_claim_on_page_2_of_a_tiff_is_found_on_that_page(
+    engine: RapidOcrEngine, ruleset: RuleSet
+) -> None:
+    data = two_page_tiff()
+    decoded = decode_image(data, SETTINGS)
+    assert (decoded.format, decoded.frame_count, decoded.frame_indices) == ("TIFF", 2, (0, 1))
+    verdict = review(data, engine, ruleset, SETTINGS)
+    assert verdict.decision is Decision.REJECT
+    hits = [m for m in verdict.matches if GIF_CLAIM[1] in m.phrase]
+    assert hits and {m.frame for m in hits} == {1}
+
+
+def test_the_same_tiff_read_as_its_first_page_only_would_pass(
+    engine: RapidOcrEngine, ruleset: RuleSet
+) -> None:
+    """The control: page 1 alone holds no claim."""
+    verdict = review(two_page_tiff(), engine, ruleset, Settings(max_frames=1))
+    assert verdict.decision is Decision.PASS, verdict.matches

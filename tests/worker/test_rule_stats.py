@@ -239,3 +239,19 @@ def test_the_console_shows_rule_stats_and_the_suggestion(
     assert page.status_code == 200
     assert 'data-rule="absolute.first"' in page.text and "33%" in page.text
     assert "exceptions: [第一步]" in page.text
+
+
+def test_a_rule_diff_that_runs_past_its_time_stops_with_a_422_naming_the_way_out(
+    editor_client: TestClient, store: Store, keys: dict[str, str], rule_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker.api.routes import rules as rule_routes
+
+    _seed(store, load_ruleset(rule_dir))
+    monkeypatch.setattr(rule_routes, "RULES_DIFF_SECONDS", -1.0)  # already past
+    answer = editor_client.post("/v1/rules/diff", headers=auth(keys["rule-editor"]),
+                                json={"files": {"rules.yaml": RULES}})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "diff_too_large"
+    assert "judged 10 stored ads" in error["message"] and "`limit`" in error["message"]

@@ -111,6 +111,29 @@ class BodyLimit:
                 await self._too_large(limit)(scope, receive, send)
 
 
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every response, so that no browser reads a
+    JSON error or an image as something else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-content-type-options"]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
 class _BodyTooLarge(Exception):
     """Raised from ``receive`` when the body passes the limit."""
 
@@ -175,6 +198,7 @@ def create_app(settings: Settings | None = None, *,
         API_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         return response
 
+    app.add_middleware(NoSniff)
     if settings.trusted_proxies:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 

@@ -2,7 +2,8 @@
 
 A request names its key in ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 No key, or an unknown or revoked one, is 401; a key whose role may not use the route is
-403. ``admin`` keys may use every route. Keys are made with ``adreview keys create``.
+403; an address with too many failed attempts is 429 (``worker.api.throttle``).
+``admin`` keys may use every route. Keys are made with ``adreview keys create``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
 MAX_KEY_LENGTH = 200
 
 
+def client_address(request: Request) -> str:
+    """The client's address (a trusted proxy's ``X-Forwarded-For`` already applied)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def unauthorized(message: str) -> ApiProblem:
     """A 401 answer asking for a key."""
     return ApiProblem(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
@@ -45,11 +51,15 @@ def require(*roles: ApiRole) -> Callable[..., object]:
         if not given:
             raise unauthorized("an API key is needed: `Authorization: Bearer <key>` "
                                "or `X-API-Key: <key>`")
-        if len(given) > MAX_KEY_LENGTH:
-            raise unauthorized("the API key is unknown or revoked")
         state: ApiState = request.app.state.api
+        address = client_address(request)
+        state.throttle.check(address)
+        if len(given) > MAX_KEY_LENGTH:
+            state.throttle.failed(address)
+            raise unauthorized("the API key is unknown or revoked")
         key = await state.run_db(lambda: state.keys().authenticate(given))
         if key is None:
+            state.throttle.failed(address)
             raise unauthorized("the API key is unknown or revoked")
         if key.role not in allowed:
             raise ApiProblem(403, "forbidden",
@@ -61,4 +71,5 @@ def require(*roles: ApiRole) -> Callable[..., object]:
     return dependency
 
 
-__all__ = ["MAX_KEY_LENGTH", "api_key_header", "bearer", "require", "unauthorized"]
+__all__ = ["MAX_KEY_LENGTH", "api_key_header", "bearer", "client_address", "require",
+           "unauthorized"]

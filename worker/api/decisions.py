@@ -22,9 +22,10 @@ from worker.db.models import ReviewAction
 
 log = logging.getLogger(__name__)
 
-#: Reviewer decisions stored, by reviewer (the key's name), action and decision.
+#: Reviewer decisions stored, by action and decision. No reviewer's name: ``/metrics``
+#: answers anyone; per-reviewer counts are in ``GET /v1/stats`` (a reviewer key).
 DECISIONS = Counter("adreview_review_decisions_total", "Reviewer decisions stored.",
-                    ["reviewer", "action", "decision"])
+                    ["action", "decision"])
 #: Seconds from a verdict to a reviewer's decision about it.
 TIME_TO_DECISION = Histogram(
     "adreview_review_seconds_to_decision", "Seconds from a verdict to a reviewer decision.",
@@ -46,7 +47,7 @@ def record_decision(
     signed = bool(state.settings.webhook_secret)
     review = store.add_review(submission_id, reviewer, action, decision, note,
                               callback=review_payload if signed else None)
-    DECISIONS.labels(reviewer, review.action.value, review.decision.value).inc()
+    DECISIONS.labels(review.action.value, review.decision.value).inc()
     current = store.current_verdict(submission_id)
     if current is not None:
         waited = (review.created - current.verdict.created).total_seconds()

@@ -8,6 +8,7 @@ the log. Every 503 says when to try again (``Retry-After``).
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -16,14 +17,25 @@ from fastapi.responses import JSONResponse
 from rules.engine import UnknownIndustry
 from worker.api.state import ApiProblem
 from worker.client import BrokerUnavailable
-from worker.db import DatabaseBusy, DatabaseUnavailable, InvalidRecord, NotFound, StorageError
+from worker.db import (
+    DatabaseBusy,
+    DatabaseFull,
+    DatabaseUnavailable,
+    InvalidRecord,
+    NotFound,
+    StorageError,
+)
 from worker.errors import ConfigError, ImageError, RuleError
 
 log = logging.getLogger(__name__)
 
 #: ``Retry-After`` seconds by what was unavailable.
 RETRY_AFTER = {"broker_unavailable": "30", "database_unavailable": "5", "database_busy": "1",
-               "rules_unusable": "30"}
+               "rules_unusable": "30", "insufficient_storage": "60",
+               "storage_unavailable": "30"}
+
+#: ``errno`` values that mean "no room left" (507) rather than "cannot write here" (503).
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def public_message(exc: StorageError) -> str:
@@ -46,6 +58,17 @@ def _unavailable(code: str, message: str, **headers: str) -> ApiProblem:
     return ApiProblem(503, code, message, headers={"Retry-After": RETRY_AFTER[code], **headers})
 
 
+def disk_problem(exc: OSError, what: str) -> ApiProblem:
+    """The answer for a failed write to ``what`` (a folder of this service): 507
+    ``insufficient_storage`` when it is full, else 503 ``storage_unavailable``; the
+    path and the system's words go to the log only."""
+    log.error("writing to %s failed: %s", what, exc)
+    if exc.errno in NO_ROOM:
+        return ApiProblem(507, "insufficient_storage", f"{what} is full; try again later",
+                          headers={"Retry-After": RETRY_AFTER["insufficient_storage"]})
+    return _unavailable("storage_unavailable", f"{what} cannot be written to; try again later")
+
+
 def problem_for(exc: Exception) -> ApiProblem:
     """The answer for an error raised while serving a request."""
     if isinstance(exc, ApiProblem):
@@ -59,6 +82,10 @@ def problem_for(exc: Exception) -> ApiProblem:
         log.warning("database busy: %s", exc)
         return _unavailable("database_busy",
                             "every database connection is in use; try again shortly")
+    if isinstance(exc, DatabaseFull):
+        log.error("database full: %s", exc)
+        return ApiProblem(507, "insufficient_storage", "the database is full; try again later",
+                          headers={"Retry-After": RETRY_AFTER["insufficient_storage"]})
     if isinstance(exc, DatabaseUnavailable):
         log.warning("database unavailable: %s", exc)
         return _unavailable("database_unavailable",
@@ -85,4 +112,5 @@ def problem_for(exc: Exception) -> ApiProblem:
     return ApiProblem(500, "internal", "an unexpected error; it has been logged")
 
 
-__all__ = ["RETRY_AFTER", "error_response", "problem_for", "public_message"]
+__all__ = ["NO_ROOM", "RETRY_AFTER", "disk_problem", "error_response", "problem_for",
+           "public_message"]

@@ -47,6 +47,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from rules.schema import Decision
+from worker.api.auth import client_address
 from worker.api.console import (
     BadFilter,
     ConsoleFilter,
@@ -288,8 +289,16 @@ def review_router(state: ApiState) -> APIRouter:
         if not _csrf_ok(request, csrf):
             return _page(request, "login.html", 403, next=target,
                          error="The form expired; please sign in again.")
+        address = client_address(request)
+        wait = state.throttle.retry_after(address)
+        if wait:
+            page = _page(request, "login.html", 429, next=target,
+                         error=f"Too many failed sign-ins; try again in {wait} s.")
+            page.headers["Retry-After"] = str(wait)
+            return page
         found = await state.run_db(lambda: state.keys().authenticate(key.strip()))
         if found is None:
+            state.throttle.failed(address)
             return _page(request, "login.html", 401, next=target,
                          error="This API key is unknown or revoked.")
         if found.role not in PAGE_ROLES:

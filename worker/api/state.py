@@ -70,6 +70,10 @@ class ApiState:
         self._db: _Slots | None = None
         self._cpu: _Slots | None = None
         self._queues: QueueCollector | None = None
+        from worker.api.throttle import FailureThrottle
+
+        #: Failed key and sign-in attempts per client address (429 past the limit).
+        self.throttle = FailureThrottle()
 
     @property
     def db_connections(self) -> int:

@@ -8,6 +8,7 @@ migrates the schema with Alembic and gives typed, idempotent reads and writes;
 from worker.db.engine import make_engine, safe_url
 from worker.db.errors import (
     DatabaseBusy,
+    DatabaseFull,
     DatabaseUnavailable,
     InvalidRecord,
     NotFound,
@@ -31,6 +32,7 @@ from worker.db.store import (
 __all__ = [
     "MIGRATIONS_DIR",
     "DatabaseBusy",
+    "DatabaseFull",
     "DatabaseUnavailable",
     "InvalidRecord",
     "NotFound",

@@ -5,7 +5,8 @@
     AdreviewError
     └── StorageError           the database cannot be used as asked
         ├── DatabaseUnavailable  cannot connect, or the connection failed (transient)
-        │   └── DatabaseBusy       every pooled connection stayed in use (transient)
+        │   ├── DatabaseBusy       every pooled connection stayed in use (transient)
+        │   └── DatabaseFull       the database's disk is full
         ├── SchemaOutdated       the database is not migrated to this code's schema
         ├── NotFound             a referenced submission or verdict does not exist
         └── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
@@ -28,6 +29,10 @@ class StorageError(AdreviewError):
 
 class DatabaseUnavailable(StorageError):
     """The database could not be reached or the connection broke; retrying may succeed."""
+
+
+class DatabaseFull(DatabaseUnavailable):
+    """The database has no room to write (its disk is full)."""
 
 
 class DatabaseBusy(DatabaseUnavailable):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
 from worker.db.errors import (
     DatabaseBusy,
+    DatabaseFull,
     DatabaseUnavailable,
     InvalidRecord,
     SchemaOutdated,
@@ -71,6 +72,11 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+#: How drivers say the database's disk is full (SQLite; PostgreSQL's class 53 errors).
+DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file",
+             "disk full")
+
+
 @contextmanager
 def translate_errors(url: str | URL) -> Iterator[None]:
     """Turn driver connection failures into ``DatabaseUnavailable`` naming the URL safely,
@@ -90,6 +96,9 @@ def translate_errors(url: str | URL) -> Iterator[None]:
         ) from exc
     except OperationalError as exc:
         reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        if any(words in reason.lower() for words in DISK_FULL):
+            raise DatabaseFull(f"database {safe_url(url)} is full: {reason}",
+                               url=safe_url(url)) from exc
         raise DatabaseUnavailable(
             f"cannot use database {safe_url(url)}: {reason}", url=safe_url(url)
         ) from exc

@@ -6,8 +6,11 @@ messages) go to the log, not to whoever asks.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import secrets
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -24,6 +27,8 @@ router = APIRouter()
 
 #: Seconds a caller should wait before asking ``/ready`` again after a 503.
 READY_RETRY_AFTER = "5"
+#: Bytes of the probe file ``/ready`` writes to the spill folder.
+READY_PROBE_BYTES = 4096
 
 
 @router.get("/health", tags=["operations"])
@@ -35,7 +40,8 @@ async def health() -> dict[str, str]:
 @router.get("/ready", tags=["operations"],
             responses={503: {"description": "A dependency is unreachable."}})
 async def ready(state: StateDep) -> JSONResponse:
-    """Ready when the database and Redis both answer; 503 naming what failed."""
+    """Ready when the database answers and takes writes, Redis answers and the spill
+    folder takes a file; 503 naming what failed."""
     checks = await run_in_threadpool(readiness, state)
     ok = all(c["ok"] for c in checks.values())
     return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
@@ -57,8 +63,41 @@ def _failed(name: str, exc: Exception) -> dict[str, Any]:
     return {"ok": False, "error": type(exc).__name__}
 
 
+def _database_writable(state: ApiState) -> None:
+    """Insert a probe row in a transaction rolled back: fails when the database refuses
+    writes (read-only, a standby, a read-only file)."""
+    from sqlalchemy import insert
+
+    from worker.db.models import RulesetVersion, utcnow
+
+    with state.store().engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.execute(insert(RulesetVersion).values(
+                version=f"ready-probe-{secrets.token_hex(8)}", content=None,
+                created_at=utcnow()))
+        finally:
+            transaction.rollback()
+
+
+def _spill_folder_writable(folder: Path) -> None:
+    """Write (and remove) a small probe file where uploads spill: fails on a full disk,
+    a read-only mount or missing permissions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".ready-{secrets.token_hex(4)}.part"
+    try:
+        with probe.open("wb") as out:
+            out.write(b"\0" * READY_PROBE_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 def readiness(state: ApiState) -> dict[str, dict[str, Any]]:
-    """Whether the database and Redis answer, each ``{"ok": bool, "error": kind}``."""
+    """Whether the database answers and takes writes, Redis answers and the folder that
+    large uploads spill to (``shared_root/uploads``, when set) takes a file; each
+    ``{"ok": bool, "error": kind}``."""
     from sqlalchemy import text
 
     checks: dict[str, dict[str, Any]] = {}
@@ -68,6 +107,20 @@ def readiness(state: ApiState) -> dict[str, dict[str, Any]]:
         checks["database"] = {"ok": True}
     except Exception as exc:  # any failure means not ready; the log says which
         checks["database"] = _failed("the database", exc)
+    if checks["database"]["ok"]:
+        try:
+            _database_writable(state)
+            checks["database_writable"] = {"ok": True}
+        except Exception as exc:  # idem
+            checks["database_writable"] = _failed("writing to the database", exc)
+    if state.settings.shared_root is not None:
+        try:
+            _spill_folder_writable(state.settings.shared_root / "uploads")
+            checks["spill_folder"] = {"ok": True}
+        except OSError as exc:
+            log.warning("readiness: the spill folder is not writable: %s", exc)
+            checks["spill_folder"] = {
+                "ok": False, "error": errno.errorcode.get(exc.errno or 0, "OSError")}
     try:
         import redis
 

@@ -5,7 +5,9 @@ diff``).
 
 Judging runs off the event loop, at most ``CPU_SLOTS`` texts at once per process, and a
 text is at most ``RULE_TEST_MAX_CHARS`` characters, so that a long text neither stalls
-other requests nor keeps a process busy for long.
+other requests nor keeps a process busy for long. A candidate rule set is loaded within
+the loader's limits (no YAML aliases, bounded file, folder and rule counts; the routes'
+bodies are at most ``RULES_BODY_LIMIT``) and a diff stops after ``RULES_DIFF_SECONDS``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +31,11 @@ from worker.db.records import ruleset_content
 from worker.errors import RuleError
 from worker.rule_stats import CONTEXT, MIN_OVERRIDES, rule_stats
 from worker.rules_diff import diff_rules
+
+#: Seconds a rule diff may judge stored ads before it stops with 422 ``diff_too_large``
+#: (narrow it with ``since`` or ``limit``); the candidate's loading is bounded by the
+#: loader's size limits.
+RULES_DIFF_SECONDS = 60.0
 
 #: A candidate rule file's name: a relative path of plain parts ending in .yaml or .yml.
 RULE_FILE = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/){0,3}[A-Za-z0-9_-][A-Za-z0-9._-]*\.ya?ml")
@@ -117,9 +125,21 @@ async def post_rules_diff(
             except RuleError as exc:
                 message = str(exc).replace(str(root) + "/", "")
                 raise ApiProblem(422, "invalid_rules", message[:4000]) from None
+        deadline = time.monotonic() + RULES_DIFF_SECONDS
+        judged = 0
+
+        def in_time(count: int) -> None:
+            nonlocal judged
+            judged += count
+            if time.monotonic() > deadline:
+                raise ApiProblem(422, "diff_too_large", f"the candidate judged {judged:,} "
+                                 f"stored ads in {RULES_DIFF_SECONDS:g} s without finishing; "
+                                 "narrow the diff with `since` or `limit`")
+
         return diff_rules(state.store(), candidate,
                           min_confidence=settings.min_match_confidence, since=start,
-                          limit=body.limit, examples=body.examples).to_dict()
+                          limit=body.limit, examples=body.examples,
+                          on_progress=in_time).to_dict()
 
     return await state.run_db(run)
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import io
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from starlette.datastructures import UploadFile
 
 from models.images import sniff_format
 from worker.api.deps import StateDep, SubmissionId, roles, sees
+from worker.api.errors import disk_problem
 from worker.api.images import MEDIA_TYPES, image_problem, stored_image
 from worker.api.inputs import parse_metadata
 from worker.api.schemas import (
@@ -130,15 +132,24 @@ async def _read_submission(request: Request) -> tuple[bytes | str, SubmissionFie
 
 
 def _spill_to_shared(data: bytes, settings: Settings) -> Path:
-    """Write an upload too big to travel inline under ``shared_root/uploads``."""
+    """Write an upload too big to travel inline under ``shared_root/uploads``: into a
+    partial file of its own, renamed into place once whole. A write that fails (a full
+    disk, a read-only folder) removes its partial file and answers 507 or 503
+    (``disk_problem``)."""
     assert settings.shared_root is not None  # noqa: S101 - checked by the caller
     folder = settings.shared_root / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / hashlib.sha256(data).hexdigest()
-    if not target.exists():
-        partial = target.with_suffix(".part")
-        partial.write_bytes(data)
-        partial.replace(target)
+    partial = folder / f"{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            try:
+                partial.write_bytes(data)
+                partial.replace(target)
+            finally:
+                partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise disk_problem(exc, "the shared folder") from None
     return target
 
 
