@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from rules import RuleSet
 from rules.schema import Decision
-from worker.api.queries import VerdictFilter, conditions
+from worker.api.queries import VerdictFilter, conditions, order_columns, sort_key
 from worker.db import Store, StoredReview, StoredVerdict
 from worker.db.migrate import translate_errors
 from worker.db.models import Submission, VerdictRow
@@ -31,7 +31,8 @@ from worker.times import parse_time_or_age
 
 #: The console's views and what each keeps.
 VIEWS: dict[str, VerdictFilter] = {
-    "queue": VerdictFilter(decisions=(Decision.REVIEW, Decision.REJECT), reviewed=False),
+    "queue": VerdictFilter(decisions=(Decision.REVIEW, Decision.REJECT), reviewed=False,
+                           group_duplicates=True, oldest_first=True),
     "done": VerdictFilter(reviewed=True),
     "errors": VerdictFilter(decisions=(Decision.ERROR,)),
     "all": VerdictFilter(),
@@ -81,43 +82,56 @@ def console_filter(params: Mapping[str, str]) -> ConsoleFilter:
     return ConsoleFilter(view, where, urlencode(kept), given)
 
 
-def neighbours(store: Store, where: VerdictFilter, verdict_id: int
-               ) -> tuple[str | None, str | None]:
-    """The submissions before and after the verdict ``verdict_id`` in the list ``where``
-    keeps (newest first): (previous, next)."""
+def _ordered(store: Store, where: VerdictFilter) -> tuple[Select[Any], list[Any]]:
+    columns = order_columns(where, store.backend)
     base = (select(Submission.id).select_from(VerdictRow)
             .join(Submission, Submission.id == VerdictRow.submission_id)
             .where(*conditions(where, store.backend)))
+    return base, columns
+
+
+def neighbours(store: Store, where: VerdictFilter, verdict_id: int
+               ) -> tuple[str | None, str | None]:
+    """The submissions before and after the verdict ``verdict_id`` in the list ``where``
+    keeps, in the console's order: (previous, next)."""
+    key = sort_key(store, where, verdict_id)
+    if key is None:
+        return None, None
+    base, columns = _ordered(store, where)
+    at = tuple_(*columns)
     with translate_errors(store.engine.url), Session(store.engine) as session:
-        before = session.scalar(base.where(VerdictRow.id > verdict_id)
-                                .order_by(VerdictRow.id.asc()).limit(1))
-        after = session.scalar(base.where(VerdictRow.id < verdict_id)
-                               .order_by(VerdictRow.id.desc()).limit(1))
+        before = session.scalar(base.where(at < tuple_(*key))
+                                .order_by(*(c.desc() for c in columns)).limit(1))
+        after = session.scalar(base.where(at > tuple_(*key)).order_by(*columns).limit(1))
     return before, after
 
 
 def position(store: Store, where: VerdictFilter, verdict_id: int) -> tuple[int, int]:
-    """(1-based place of the verdict ``verdict_id`` in the list ``where`` keeps, newest
-    first; the list's length); the place is 0 when the verdict is not in the list."""
+    """(1-based place of the verdict ``verdict_id`` in the list ``where`` keeps; the
+    list's length); the place is 0 when the verdict is not in the list."""
+    key = sort_key(store, where, verdict_id)
+    columns = order_columns(where, store.backend)
     base = (select(func.count()).select_from(VerdictRow)
             .join(Submission, Submission.id == VerdictRow.submission_id)
             .where(*conditions(where, store.backend)))
     with translate_errors(store.engine.url), Session(store.engine) as session:
         total = int(session.scalar(base) or 0)
-        newer = int(session.scalar(base.where(VerdictRow.id > verdict_id)) or 0)
+        if key is None:
+            return 0, total
+        earlier = int(session.scalar(base.where(tuple_(*columns) < tuple_(*key))) or 0)
         inside = session.scalar(base.where(VerdictRow.id == verdict_id))
-    return (newer + 1 if inside else 0), total
+    return (earlier + 1 if inside else 0), total
 
 
-def first_in(store: Store, where: VerdictFilter, *, below: int | None = None) -> str | None:
-    """The newest submission ``where`` keeps (with a verdict id below ``below``)."""
-    query = (select(Submission.id).select_from(VerdictRow)
-             .join(Submission, Submission.id == VerdictRow.submission_id)
-             .where(*conditions(where, store.backend)))
-    if below is not None:
-        query = query.where(VerdictRow.id < below)
+def first_in(store: Store, where: VerdictFilter, *,
+             after: tuple[Any, ...] | None = None) -> str | None:
+    """The first submission ``where`` keeps (after the sort key ``after``)."""
+    base, columns = _ordered(store, where)
+    if after is not None:
+        base = base.where(tuple_(*columns) > tuple_(*after))
     with translate_errors(store.engine.url), Session(store.engine) as session:
-        return session.scalar(query.order_by(VerdictRow.id.desc()).limit(1))
+        found: str | None = session.scalar(base.order_by(*columns).limit(1))
+    return found
 
 
 def in_line(text: str, line: str) -> tuple[str, str, str]:

@@ -16,8 +16,10 @@ from prometheus_client import Counter, Histogram
 from rules.schema import Decision
 from worker.api.state import ApiState
 from worker.api.webhooks import WebhookError, deliver_webhook, review_payload
-from worker.db import StoredReview, StoredVerdict
+from worker.db import StorageError, StoredVerdict
 from worker.db.models import ReviewAction
+from worker.db.records import DecisionOutcome
+from worker.db.store import UNSEEN
 from worker.errors import AdreviewError
 
 log = logging.getLogger(__name__)
@@ -38,24 +40,54 @@ def record_decision(
     state: ApiState,
     submission_id: str,
     reviewer: str,
-    action: ReviewAction | str,
+    action: ReviewAction | str | None,
     decision: Decision | str | None = None,
     note: str | None = None,
-) -> StoredReview:
-    """Store the decision (``Store.add_review``); when it changes the submission's
-    effective decision, send the ``review`` callback. Raises what ``add_review`` raises."""
+    base_review: int | None = UNSEEN,
+) -> DecisionOutcome:
+    """Store the decision (``Store.decide``: row lock, conflict check, effective decision
+    before and after in one transaction); when it changes the submission's effective
+    decision, send the ``review`` callback. Raises what ``decide`` raises."""
     store = state.store()
-    before = store.current_verdict(submission_id)
-    review = store.add_review(submission_id, reviewer, action, decision, note)
-    after = store.current_verdict(submission_id)
+    outcome = store.decide(submission_id, reviewer, decision, action=action, note=note,
+                           base_review=base_review)
+    if not outcome.created:
+        return outcome
+    review = outcome.review
     DECISIONS.labels(reviewer, review.action.value, review.decision.value).inc()
-    if before is not None:
-        waited = (review.created - before.verdict.created).total_seconds()
+    after = store.current_verdict(submission_id)
+    if after is not None:
+        waited = (review.created - after.verdict.created).total_seconds()
         TIME_TO_DECISION.observe(max(0.0, waited))
-    if after is not None and (before is None
-                              or before.effective_decision is not after.effective_decision):
-        _send_review_callback(state, after)
-    return review
+        if outcome.before is not outcome.after:
+            _send_review_callback(state, after)
+    return outcome
+
+
+def decide_with_duplicates(
+    state: ApiState,
+    submission_id: str,
+    reviewer: str,
+    action: ReviewAction | str | None,
+    decision: Decision | str | None = None,
+    note: str | None = None,
+    base_review: int | None = UNSEEN,
+) -> tuple[DecisionOutcome, list[tuple[str, DecisionOutcome | StorageError]]]:
+    """``record_decision`` for the submission, then the same decision for each undecided
+    identical image judged by the same rule set (``Store.duplicates``), each recorded
+    on its own (a duplicate decided meanwhile is a ``DecisionConflict`` in the list)."""
+    twins = state.store().duplicates(submission_id)
+    first = record_decision(state, submission_id, reviewer, action, decision, note,
+                            base_review)
+    chosen = first.review.decision
+    results: list[tuple[str, DecisionOutcome | StorageError]] = []
+    for twin in twins:
+        try:
+            results.append((twin, record_decision(state, twin, reviewer, None, chosen, note,
+                                                  None)))
+        except StorageError as exc:
+            results.append((twin, exc))
+    return first, results
 
 
 def _send_review_callback(state: ApiState, stored: StoredVerdict) -> None:
@@ -85,4 +117,5 @@ def _send_review_callback(state: ApiState, stored: StoredVerdict) -> None:
     thread.start()
 
 
-__all__ = ["DECISIONS", "PENDING", "TIME_TO_DECISION", "record_decision"]
+__all__ = ["DECISIONS", "PENDING", "TIME_TO_DECISION", "decide_with_duplicates",
+           "record_decision"]

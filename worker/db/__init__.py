@@ -9,6 +9,8 @@ from worker.db.engine import make_engine, safe_url
 from worker.db.errors import (
     DatabaseBusy,
     DatabaseUnavailable,
+    DecisionConflict,
+    DecisionRequired,
     InvalidRecord,
     NotFound,
     SchemaOutdated,
@@ -32,6 +34,8 @@ __all__ = [
     "MIGRATIONS_DIR",
     "DatabaseBusy",
     "DatabaseUnavailable",
+    "DecisionConflict",
+    "DecisionRequired",
     "InvalidRecord",
     "NotFound",
     "OcrKey",
