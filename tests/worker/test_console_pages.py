@@ -35,6 +35,7 @@ __all__ = ["broker", "keys", "settings", "store"]
 def pages(settings: Settings, store: Store, keys: dict[str, str]) -> Iterator[TestClient]:
     """A client signed in as the reviewer."""
     with TestClient(create_app(settings, cors_origins=[])) as client:
+        client.cookies.set("adreview_lang", "en", path="/review")
         form = client.get("/review/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert csrf is not None
@@ -66,16 +67,19 @@ def test_the_queue_holds_unreviewed_review_and_reject_items_and_filters_them(
     store.add_review(c, "alice", "confirm")
     queue = pages.get("/review")
     assert queue.status_code == 200
-    assert _rows(queue.text) == [b, a]
+    assert _rows(queue.text) == [a, b]  # oldest first
     assert 'data-total>2<' in queue.text
     assert _rows(pages.get("/review", params={"decision": "review"}).text) == [b]
-    assert _rows(pages.get("/review", params={"category": "absolute"}).text) == [b, a]
+    assert _rows(pages.get("/review", params={"category": "absolute"}).text) == [a, b]
     assert _rows(pages.get("/review", params={"rule": "absolute.first"}).text) == [a]
     assert _rows(pages.get("/review", params={"ad_id": "ad-2"}).text) == [b]
-    assert _rows(pages.get("/review", params={"since": "1h"}).text) == [b, a]
+    assert _rows(pages.get("/review", params={"since": "1h"}).text) == [a, b]
+    assert _rows(pages.get("/review", params={"rule": "absolute"}).text) == [a, b]  # prefix
     assert _rows(pages.get("/review", params={"view": "done"}).text) == [c]
     assert pages.get("/review", params={"view": "nope"}).status_code == 422
-    assert pages.get("/review", params={"since": "yesterday"}).status_code == 422
+    bad = pages.get("/review", params={"since": "yesterday"})
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text  # shown inline
+    assert 'id="bad-filter"' in bad.text and _rows(bad.text) == [a, b]
     # Links carry the filters on to the items.
     filtered = pages.get("/review", params={"category": "absolute"}).text
     assert f"/review/items/{b}?category=absolute" in filtered
@@ -89,26 +93,26 @@ def test_an_item_links_its_neighbours_and_a_decision_opens_the_next_unreviewed(
     newer = add_judged(store, ad_id="ad-3")
     page = pages.get(f"/review/items/{middle}")
     assert page.status_code == 200
-    assert f'rel="prev" href="/review/items/{newer}"' in page.text
-    assert f'rel="next" href="/review/items/{older}"' in page.text
+    assert f'rel="prev" href="/review/items/{older}"' in page.text
+    assert f'rel="next" href="/review/items/{newer}"' in page.text
     assert '<span class="meta place">2 of 3</span>' in page.text
     assert "《广告法》" in page.text or "absolute.first" in page.text
     done = pages.post(f"/review/items/{middle}/decision",
                       data={"csrf": _csrf(page.text), "choice": "pass", "note": "usage",
                             "filters": ""}, follow_redirects=False)
     assert done.status_code == 303
-    assert done.headers["location"].startswith(f"/review/items/{older}?saved=")
+    assert done.headers["location"].startswith(f"/review/items/{newer}?saved=")
     current = store.current_verdict(middle)
     assert current is not None and current.effective_decision is Decision.PASS
     # Pressing the machine's own decision confirms it.
-    page = pages.get(f"/review/items/{older}")
-    done = pages.post(f"/review/items/{older}/decision",
-                      data={"csrf": _csrf(page.text), "choice": "reject", "filters": ""},
-                      follow_redirects=False)
-    assert done.headers["location"].startswith(f"/review/items/{newer}?saved=")
-    assert [r.action.value for r in store.reviews(older)] == ["confirm"]
     page = pages.get(f"/review/items/{newer}")
     done = pages.post(f"/review/items/{newer}/decision",
+                      data={"csrf": _csrf(page.text), "choice": "reject", "filters": ""},
+                      follow_redirects=False)
+    assert done.headers["location"].startswith(f"/review/items/{older}?saved=")
+    assert [r.action.value for r in store.reviews(newer)] == ["confirm"]
+    page = pages.get(f"/review/items/{older}")
+    done = pages.post(f"/review/items/{older}/decision",
                       data={"csrf": _csrf(page.text), "choice": "confirm", "filters": ""},
                       follow_redirects=False)
     assert done.headers["location"].startswith("/review?saved=")

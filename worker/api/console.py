@@ -38,7 +38,8 @@ VIEWS: dict[str, VerdictFilter] = {
     "all": VerdictFilter(),
 }
 #: Query parameters the console's filters read (and carry from page to page).
-FILTER_PARAMS = ("view", "decision", "category", "rule", "industry", "ad_id", "since")
+FILTER_PARAMS = ("view", "decision", "effective", "category", "rule", "industry", "ad_id",
+                 "since", "q", "reviewer")
 #: Characters of OCR line shown either side of a matched text.
 LINE_CONTEXT = 40
 
@@ -76,8 +77,16 @@ def console_filter(params: Mapping[str, str]) -> ConsoleFilter:
             since = parse_time_or_age(given["since"])
         except ValueError as exc:
             raise BadFilter(f"since: {exc}") from None
+    effective: tuple[Decision, ...] = ()
+    if "effective" in given:
+        try:
+            effective = (Decision(given["effective"]),)
+        except ValueError:
+            raise BadFilter(f"unknown decision {given['effective']!r}") from None
     where = replace(where, category=given.get("category"), rule=given.get("rule"),
-                    industry=given.get("industry"), ad_id=given.get("ad_id"), since=since)
+                    industry=given.get("industry"), ad_id=given.get("ad_id"), since=since,
+                    text=given.get("q"), effective_decisions=effective,
+                    reviewers=(given["reviewer"],) if "reviewer" in given else ())
     kept = {k: v for k, v in given.items() if not (k == "view" and v == "queue")}
     return ConsoleFilter(view, where, urlencode(kept), given)
 
@@ -199,7 +208,7 @@ def item_view(verdict: StoredVerdict, reviews: list[StoredReview], ruleset: Rule
                         "description": "" if spec is None else spec.description,
                         "reference": "" if spec is None else spec.reference,
                         "category_name": names.get(match.category, match.category),
-                        "pct": box, "frame": frame})
+                        "pct": box, "frame": frame, "crop": crop_of(box, size)})
     error = verdict.verdict.error
     return {
         "id": verdict.submission,
@@ -226,15 +235,76 @@ def item_view(verdict: StoredVerdict, reviews: list[StoredReview], ruleset: Rule
 
 __all__ = [
     "FILTER_PARAMS",
+    "HIDDEN_METADATA",
     "VIEWS",
     "BadFilter",
     "ConsoleFilter",
     "console_filter",
+    "crop_of",
     "first_in",
     "frame_png",
+    "image_info",
     "image_size",
     "in_line",
     "item_view",
     "neighbours",
     "position",
+    "shown_metadata",
+    "title_of",
 ]
+
+
+def image_info(data: bytes) -> tuple[tuple[int, int] | None, int]:
+    """((width, height) or None when unreadable, number of frames) of an image file."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.size, int(getattr(picture, "n_frames", 1))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None, 0
+
+
+def crop_of(pct: dict[str, float] | None, size: tuple[int, int] | None
+            ) -> dict[str, float] | None:
+    """How a CSS background shows the part of the image around a match box (``pct``, in
+    percent of the image): background size and position in percent, and the crop's
+    aspect ratio."""
+    if pct is None or size is None or not size[0] or not size[1]:
+        return None
+    width, height = size
+    pad_x = max(1.5, pct["height"] * height / width * 0.4)
+    pad_y = max(1.5, pct["height"] * 0.4)
+    left, top = max(0.0, pct["left"] - pad_x), max(0.0, pct["top"] - pad_y)
+    right = min(100.0, pct["left"] + pct["width"] + pad_x)
+    bottom = min(100.0, pct["top"] + pct["height"] + pad_y)
+    cw, ch = max(right - left, 0.5), max(bottom - top, 0.5)
+    return {"size": 100 * 100 / cw,
+            "x": 0.0 if cw >= 100 else 100 * left / (100 - cw),
+            "y": 0.0 if ch >= 100 else 100 * top / (100 - ch),
+            "ratio": (cw * width) / (ch * height)}
+
+
+def title_of(ad_id: str | None, source: str, metadata: dict[str, Any] | None,
+             submission: str) -> str:
+    """What an item is called: its ad id, else its file name, else a short id."""
+    if ad_id:
+        return ad_id
+    name = (metadata or {}).get("filename") or (metadata or {}).get("name")
+    if isinstance(name, str) and name:
+        return name
+    if source.startswith(("scan:", "url:")):
+        tail = source.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
+        if tail:
+            return tail.split("?")[0]
+    return submission[:8] + "…"
+
+
+#: Metadata keys the console does not show (the queue's own bookkeeping).
+HIDDEN_METADATA = frozenset({"image_ref", "engine", "priority", "callback_url"})
+
+
+def shown_metadata(metadata: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The submission's own metadata, as (key, text) pairs, for the item page."""
+    return [(str(k), v if isinstance(v, str) else repr(v))
+            for k, v in sorted((metadata or {}).items()) if k not in HIDDEN_METADATA][:12]
