@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - a table of translations: Chinese lines are wide
 """The console's words in Chinese (the default) and English.
 
 A page's language comes from the ``adreview_lang`` cookie (``zh`` or ``en``), set by
@@ -124,7 +125,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "k_a": ("确认机器判定（仅限通过或拒绝）", "confirm the machine decision (pass or reject only)"),
     "k_p": ("通过", "pass"),
     "k_r": ("拒绝", "reject"),
-    "k_n": ("写备注（Esc 离开；Ctrl+Enter 确认）", "write a note (Esc leaves; Ctrl+Enter confirms)"),  # noqa: E501
+    "k_n": ("写备注（Esc 离开；Ctrl+Enter 确认）", "write a note (Esc leaves; Ctrl+Enter confirms)"),
     "k_z": ("放大图片", "zoom the image"),
     "k_u": ("回到列表（保留位置）", "back to the list (your place kept)"),
     "k_help": ("显示 / 隐藏快捷键", "show or hide these keys"),
