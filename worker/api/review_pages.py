@@ -658,8 +658,8 @@ def review_router(state: ApiState) -> APIRouter:
                          message=str(exc))
         text = (note or "").strip() or None
         t = words(pick_lang(request.cookies.get(LANG_COOKIE)))
-        base: Any = UNSEEN
-        if base_review is not None:
+        base: Any = UNSEEN  # a form without the field (an older page) checks nothing
+        if base_review is not None:  # "none": the page showed no decision
             base = int(base_review) if base_review.strip().isdigit() else None
 
         def add() -> tuple[str | None, bool, str | None]:
