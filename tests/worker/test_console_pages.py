@@ -169,3 +169,78 @@ def test_console_filters_keep_the_view_and_drop_empty_values() -> None:
     assert made.where.decision is Decision.REJECT and made.where.rule is None
     assert made.query == "view=done&decision=reject&ad_id=a"
     assert console_filter({}).query == "" and console_filter({}).where.reviewed is False
+
+
+def test_undo_takes_back_only_ones_own_latest_decision(
+    pages: TestClient, store: Store
+) -> None:
+    ident = add_judged(store, ad_id="ad-undo")
+    page = pages.get(f"/review/items/{ident}")
+    done = pages.post(f"/review/items/{ident}/decision",
+                      data={"csrf": _csrf(page.text), "choice": "pass", "filters": "",
+                            "base_review": "none"}, follow_redirects=False)
+    assert done.status_code == 303
+    shown = pages.get(done.headers["location"])
+    assert "Saved: ad-undo → pass" in shown.text and "data-undo" in shown.text
+    undone = pages.post(f"/review/items/{ident}/undo", data={"csrf": _csrf(page.text)},
+                        follow_redirects=False)
+    assert undone.status_code == 303 and store.reviews(ident) == []
+    assert [e.action for e in store.audit_log(subject=ident)][:2] == [
+        "decision.undo", "decision"]
+    store.decide(ident, "someone-else", "pass")
+    again = pages.post(f"/review/items/{ident}/undo", data={"csrf": _csrf(page.text)})
+    assert again.status_code == 409 and len(store.reviews(ident)) == 1
+
+
+def test_a_verdict_of_an_older_rule_set_is_marked_and_judged_again_without_ocr(
+    pages: TestClient, store: Store
+) -> None:
+    import hashlib
+
+    from models.base import TextLine
+
+    data = b"fake image bytes"
+    sha = hashlib.sha256(data).hexdigest()
+    ident = store.add_submission(sha, "upload", ad_id="ad-old")
+    store.put_ocr(sha, "fake", "fake-1", [TextLine.rect("全网第一 销量", 0, 0, 100, 20, 0.99)],
+                  (200, 100), 0.1)
+    store.record_verdict(ident, Verdict(Decision.REVIEW, (), "an-old-rule-set", "fake",
+                                        "fake-1", sha))
+    page = pages.get(f"/review/items/{ident}")
+    assert "judged by an older rule set" in page.text and "data-rejudge" in page.text
+    done = pages.post(f"/review/items/{ident}/rejudge", data={"csrf": _csrf(page.text)},
+                      follow_redirects=False)
+    assert done.status_code == 303
+    current = store.current_verdict(ident)
+    assert current is not None and current.verdict.ruleset != "an-old-rule-set"
+    assert current.decision is Decision.REJECT and current.verdict.timings == {"ocr_cached": 1.0}
+    assert "data-rejudge" not in pages.get(f"/review/items/{ident}").text
+    assert store.audit_log(action="rejudge")[0].subject == ident
+
+
+def test_the_language_switch_the_batch_form_and_the_csv_export(
+    pages: TestClient, store: Store
+) -> None:
+    a = add_judged(store, ad_id="ad-a")
+    b = add_judged(store, ad_id="ad-b")
+    pages.cookies.delete("adreview_lang", path="/review")
+    chinese = pages.get("/review")
+    assert '<html lang="zh-CN">' in chinese.text and "待审核" in chinese.text
+    switched = pages.get("/review/lang", params={"to": "en", "next": "/review?view=done"},
+                         follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == "/review?view=done"
+    assert '<html lang="en">' in pages.get("/review").text
+    assert pages.get("/review/lang", params={"to": "en", "next": "https://elsewhere.example"},
+                     follow_redirects=False).headers["location"] == "/review"
+    done = pages.post("/review/decisions", data={"csrf": _csrf(chinese.text), "choice": "reject",
+                                                 "ids": [a, b], "filters": ""},
+                      follow_redirects=False)
+    assert done.status_code == 303 and "notice=batch%3A2%3A0" in done.headers["location"]
+    assert [r.decision for r in store.reviews(a)] == [Decision.REJECT]
+    forged = pages.post("/review/decisions", data={"csrf": "x" * 40, "choice": "pass",
+                                                   "ids": [a]})
+    assert forged.status_code == 403 and len(store.reviews(a)) == 1
+    csv_answer = pages.get("/review/export.csv", params={"view": "done"})
+    assert csv_answer.status_code == 200 and csv_answer.headers["content-type"].startswith(
+        "text/csv")
+    assert csv_answer.content.decode("utf-8-sig").count("\n") == 3  # header and two rows
