@@ -783,10 +783,14 @@ def review_router(state: ApiState) -> APIRouter:
             return guard
         key = guard
         try:
-            await state.run_db(rejudge, state, submission_id, key.name)
+            judged = await state.run_db(rejudge, state, submission_id, key.name)
         except AdreviewError as exc:
             return _page(request, "message.html", 409, key=key, title="Re-judge",
                          message=str(exc))
+        if not judged:
+            return _page(request, "message.html", 409, key=key, title="Re-judge",
+                         message="The OCR text of this image is not stored; submit it again "
+                                 "to judge it with the current rules.")
         return _redirect(_with(f"/review/items/{quote(submission_id, safe='')}",
                                filters_query or ""))
 
