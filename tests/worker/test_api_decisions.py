@@ -301,3 +301,20 @@ def test_the_audit_log_records_decisions_claims_and_keys_for_admins_only(
         assert client.get("/v1/audit", headers=auth(keys[role])).status_code == 403
     assert client.get("/v1/audit", headers=auth(keys["admin"]),
                       params={"limit": 0}).status_code == 422
+
+
+def test_the_ocr_text_search_has_a_trigram_index_on_postgresql(store: Store) -> None:
+    from sqlalchemy import text
+
+    if store.backend != "postgresql":
+        with store.engine.connect() as connection:  # the same name, an empty index
+            found = connection.execute(text(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_ocr_results_text_trgm'"
+            )).scalar()
+        assert found is not None and "WHERE 0" in found
+        return
+    with store.engine.connect() as connection:
+        found = connection.execute(text(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ocr_results_text_trgm'"
+        )).scalar()
+    assert found is not None and "gin" in found and "gin_trgm_ops" in found
