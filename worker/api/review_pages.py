@@ -6,11 +6,14 @@ CDN: its stylesheet and script are served by the app (``/review/static/``).
   a random session id, never the key, is HttpOnly, SameSite=Strict, scoped to
   ``/review``, lasts ``settings.review_session_minutes`` and is ``Secure`` when the
   request came over HTTPS (``X-Forwarded-Proto`` counts from ``settings.trusted_proxies``).
-- ``GET /review``: a list of current verdicts, newest first, in keyset pages
-  (``?cursor=``), with counts by decision and category. ``?view=`` picks the list
+- ``GET /review``: a list of current verdicts in keyset pages (``?cursor=``, the sort
+  key of the last row), with counts by decision and category. ``?view=`` picks the list
   (``worker.api.console.VIEWS``): ``queue`` (the default: ``review``/``reject`` verdicts
-  no reviewer has decided about), ``done``, ``errors``, ``all``; ``decision``,
-  ``category``, ``rule``, ``industry``, ``ad_id`` and ``since`` narrow it.
+  no reviewer has decided about, by priority and oldest first, identical images once,
+  others' claims skipped), ``done``, ``errors``, ``all`` (newest first); ``q``,
+  ``decision``, ``effective``, ``category``, ``rule`` (a prefix), ``industry``,
+  ``reviewer``, ``ad_id`` and ``since`` narrow it; a value that cannot be used is shown
+  beside the filters. ``GET /review/export.csv`` is the list as CSV.
 - ``GET /review/items/{id}``: one item, large, with numbered evidence boxes, the matched
   text in its OCR line, the rule's description and legal reference, and the decision
   buttons; previous and next follow the list the reviewer came from.
