@@ -318,3 +318,35 @@ def test_the_ocr_text_search_has_a_trigram_index_on_postgresql(store: Store) -> 
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ocr_results_text_trgm'"
         )).scalar()
     assert found is not None and "gin" in found and "gin_trgm_ops" in found
+
+
+def test_two_decisions_at_once_on_the_same_state_store_one_and_refuse_the_other(
+    store: Store,
+) -> None:
+    import threading
+
+    from worker.db import DecisionConflict
+
+    ident = judged(store)
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def decide(reviewer: str, decision: str) -> None:
+        start.wait()
+        try:
+            outcomes[reviewer] = store.decide(ident, reviewer, decision, base_review=None)
+        except DecisionConflict as exc:
+            outcomes[reviewer] = exc
+
+    threads = [threading.Thread(target=decide, args=("alice", "pass")),
+               threading.Thread(target=decide, args=("bob", "reject"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    refused = [r for r, o in outcomes.items() if isinstance(o, DecisionConflict)]
+    assert len(outcomes) == 2 and len(refused) == 1
+    stored = store.reviews(ident)
+    assert len(stored) == 1 and stored[0].reviewer != refused[0]
+    conflict = outcomes[refused[0]]
+    assert isinstance(conflict, DecisionConflict) and conflict.latest.id == stored[0].id
