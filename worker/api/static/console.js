@@ -33,6 +33,10 @@
     el.addEventListener("mouseleave", () => light(n, false));
   });
 
+  // Narrow screens: the filters fold away unless some are in use.
+  const filterBox = $("details.filter-box");
+  if (filterBox && window.innerWidth < 820 && !filterBox.hasAttribute("data-keep-open")) filterBox.open = false;
+
   // Zoom: the image at its own size, scrollable, and back.
   const zoom = (fig) => fig.classList.toggle("zoomed");
   $$("[data-zoom] .stage").forEach((st) => st.addEventListener("click", () => zoom(st.closest("[data-zoom]"))));
