@@ -144,6 +144,9 @@ def test_every_route_admits_exactly_its_roles_and_admin(
         ("GET", "/v1/submissions/{submission_id}/annotated"): ({}, 200),
         ("POST", "/v1/submissions/{submission_id}/decisions"): (
             {"json": {"action": "confirm"}}, 201),
+        ("POST", "/v1/decisions"): (
+            {"json": {"items": [{"submission": judged, "action": "confirm"}]}}, 200),
+        ("GET", "/v1/audit"): ({}, 200),
         ("GET", "/v1/verdicts"): ({}, 200),
         ("GET", "/v1/stats"): ({}, 200),
         ("GET", "/v1/rules"): ({}, 200),

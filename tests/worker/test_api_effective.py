@@ -70,7 +70,7 @@ def test_the_latest_reviewer_decision_is_the_effective_one_and_the_machine_verdi
         "absolute.preferred", "absolute", Severity.REVIEW),), ad_id="ad-2")
     untouched = add_judged(store, ad_id="ad-3")
     _decide(client, key, rejected, "override", "pass", "a usage step")
-    _decide(client, key, review, "confirm")
+    _decide(client, key, review, "override", "pass")
     _decide(client, key, review, "override", "reject", "second look")
     by_id = {i["submission"]: i for i in _items(client, key, [])}
     assert by_id[rejected]["decision"] == "reject"
@@ -86,7 +86,7 @@ def test_the_latest_reviewer_decision_is_the_effective_one_and_the_machine_verdi
     assert shown["verdict"]["effective_decision"] == "pass"
     assert shown["verdict"]["reviewed"] is True and len(shown["reviews"]) == 1
     # History is kept: both decisions of the second item, the machine verdict unchanged.
-    assert [r.decision for r in store.reviews(review)] == [Decision.REVIEW, Decision.REJECT]
+    assert [r.decision for r in store.reviews(review)] == [Decision.PASS, Decision.REJECT]
     current = store.current_verdict(review)
     assert current is not None and current.decision is Decision.REVIEW
 

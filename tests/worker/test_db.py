@@ -43,7 +43,8 @@ from worker.verdict import Evidence, Verdict, VerdictError
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TABLES = {"submissions", "ocr_results", "rulesets", "verdicts", "reviews", "api_keys",
-          "review_sessions", "fetched_images", "send_outbox", "callback_outbox", "alembic_version"}
+          "review_sessions", "fetched_images", "send_outbox", "callback_outbox", "claims",
+          "audit_log", "alembic_version"}
 
 LINES = [
     TextLine.rect("限时特惠 全网第一", 12.5, 20.0, 310.25, 58.0, 0.9731),

@@ -129,7 +129,7 @@ def console(tmp_path: Path, receiver_factory: type[Receiver]) -> Iterator[Consol
     queued: list[str] = []
 
     def still(i: int, claim: str) -> None:
-        data, read = _draw([claim, "新品上市 限时优惠"])
+        data, read = _draw([claim, f"新品上市 限时优惠 {i}"])  # no two images alike
         queued.append(_judged(store, data, read, f"ad-{i + 1:02d}", hook, when()))
 
     # Oldest first: the queue shows the newest first.
@@ -194,7 +194,9 @@ def _check_png(path: Path, width: int) -> None:
         assert len(picture.convert("L").getcolors(256) or ()) > 10  # rendered, not blank
 
 
-def _sign_in(page: object, url: str, key: str) -> None:
+def _sign_in(page: object, url: str, key: str, lang: str = "en") -> None:
+    page.context.add_cookies([{"name": "adreview_lang", "value": lang,  # type: ignore[attr-defined]
+                               "domain": "127.0.0.1", "path": "/"}])
     page.goto(f"{url}/review")  # type: ignore[attr-defined]
     page.fill("input[name=key]", key)  # type: ignore[attr-defined]
     page.keyboard.press("Enter")  # type: ignore[attr-defined]
@@ -217,6 +219,8 @@ def test_a_reviewer_works_through_twenty_items_with_the_keyboard_only(
         try:
             # A producer key is refused at the sign-in form.
             page = browser.new_page(viewport=WIDE)
+            page.context.add_cookies([{"name": "adreview_lang", "value": "en",
+                                       "domain": "127.0.0.1", "path": "/"}])
             page.goto(f"{console.url}/review")
             page.fill("input[name=key]", console.keys["producer"])
             with page.expect_response(lambda r: r.request.method == "POST") as refused:
@@ -246,8 +250,9 @@ def test_a_reviewer_works_through_twenty_items_with_the_keyboard_only(
             rows = page.locator(".row")
             expect(rows).to_have_count(20)
             expect(page.locator("[data-total]")).to_have_text("20")
+            # Oldest first (no priorities given).
             assert rows.evaluate_all("els => els.map(e => e.dataset.submission)") == list(
-                reversed(console.queued))
+                console.queued)
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(shots / "queue-1280.png"))
             page.keyboard.press("j")
@@ -262,12 +267,12 @@ def test_a_reviewer_works_through_twenty_items_with_the_keyboard_only(
             page.keyboard.press("Enter")
             page.wait_for_url("**/review/items/**")
             current = page.locator("article.item-view").get_attribute("data-submission")
-            assert current == console.queued[-1]
+            assert current == console.queued[0]
             # j and k walk the list without deciding.
             page.keyboard.press("j")
-            page.wait_for_url(f"**/review/items/{console.queued[-2]}")
+            page.wait_for_url(f"**/review/items/{console.queued[1]}")
             page.keyboard.press("k")
-            page.wait_for_url(f"**/review/items/{console.queued[-1]}")
+            page.wait_for_url(f"**/review/items/{console.queued[0]}")
 
             for step in range(20):
                 article = page.locator("article.item-view")
@@ -275,8 +280,10 @@ def test_a_reviewer_works_through_twenty_items_with_the_keyboard_only(
                 assert ident is not None and ident not in overridden and ident not in confirmed
                 machine = article.locator(".decide-card .badge").first.inner_text()
                 if ident == console.animation:
-                    expect(page.locator("figcaption")).to_have_text("frame 12")
-                    image = page.locator(".picture img")
+                    expect(page.locator("figcaption[data-frame]")).to_have_text(
+                        "frame 12 of 20")
+                    expect(page.locator(".neighbour img")).to_have_count(2)  # 11 and 13
+                    image = page.locator(".picture .stage img")
                     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                                            arg=image.element_handle())
                     page.screenshot(path=str(shots / "item-animation-1280.png"))
@@ -305,6 +312,10 @@ def test_a_reviewer_works_through_twenty_items_with_the_keyboard_only(
                 elif step % 4 == 3 and machine == "review":
                     page.keyboard.press("r")
                     overridden[ident] = "reject"
+                elif machine == "review":  # nothing to confirm: pass or reject
+                    page.keyboard.press("a")  # does nothing here
+                    page.keyboard.press("p")
+                    overridden[ident] = "pass"
                 else:
                     page.keyboard.press("a")
                     confirmed.append(ident)

@@ -170,6 +170,8 @@ def test_a_reviewer_confirms_and_overrides_in_chromium(server: Server, tmp_path:
             page.close()
 
             context = browser.new_context(viewport=VIEWPORT)
+            context.add_cookies([{"name": "adreview_lang", "value": "en",
+                                  "domain": "127.0.0.1", "path": "/"}])
             page = context.new_page()
             page.goto(f"{server.url}/review?limit=2")
             page.fill("input[name=key]", server.keys["reviewer"])
@@ -178,15 +180,16 @@ def test_a_reviewer_confirms_and_overrides_in_chromium(server: Server, tmp_path:
             cookie = next(c for c in context.cookies() if c["name"] == "adreview_key")
             assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
-            # Newest first, two per page: best, cure; then first; the pass is not queued.
+            # Oldest first, two per page: first, cure; then best; the pass is not queued.
             items = page.locator(".row")
             expect(items).to_have_count(2)
             assert items.evaluate_all("els => els.map(e => e.dataset.submission)") == [
-                server.ads["best"].submission, cure.submission]
+                first.submission, cure.submission]
             page.click("a.next")
             expect(items).to_have_count(1)
-            assert items.first.get_attribute("data-submission") == first.submission
+            assert items.first.get_attribute("data-submission") == server.ads["best"].submission
             assert page.locator("a.next").count() == 0
+            page.goto(f"{server.url}/review")
 
             # Open the first ad: evidence and the image, loaded for real.
             page.click(f"#item-{first.submission} a.open")
@@ -198,10 +201,10 @@ def test_a_reviewer_confirms_and_overrides_in_chromium(server: Server, tmp_path:
             page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                                    arg=image.element_handle())
             assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [480, 360]
-            page.click("button.confirm")
-            # It leaves the queue; it was the oldest: the newest unreviewed one opens.
-            page.wait_for_url(f"**/review/items/{server.ads['best'].submission}?saved=*")
-            expect(page.locator(".flash")).to_contain_text(first.submission)
+            page.click("button[data-primary]")
+            # It leaves the queue; the next unreviewed one opens, the message names the ad.
+            page.wait_for_url(f"**/review/items/{cure.submission}?saved=*")
+            expect(page.locator(".flash")).to_contain_text("Saved: ")
 
             # Override the cure ad, with a note, by the mouse.
             page.goto(f"{server.url}/review")

@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from rules import RuleSet
 from rules.schema import Decision
-from worker.api.queries import VerdictFilter, conditions
+from worker.api.queries import VerdictFilter, conditions, order_columns, sort_key
 from worker.db import Store, StoredReview, StoredVerdict
 from worker.db.migrate import translate_errors
 from worker.db.models import Submission, VerdictRow
@@ -32,13 +32,15 @@ from worker.times import parse_time_or_age
 
 #: The console's views and what each keeps.
 VIEWS: dict[str, VerdictFilter] = {
-    "queue": VerdictFilter(decisions=(Decision.REVIEW, Decision.REJECT), reviewed=False),
+    "queue": VerdictFilter(decisions=(Decision.REVIEW, Decision.REJECT), reviewed=False,
+                           group_duplicates=True, oldest_first=True),
     "done": VerdictFilter(reviewed=True),
     "errors": VerdictFilter(decisions=(Decision.ERROR,)),
     "all": VerdictFilter(),
 }
 #: Query parameters the console's filters read (and carry from page to page).
-FILTER_PARAMS = ("view", "decision", "category", "rule", "industry", "ad_id", "since")
+FILTER_PARAMS = ("view", "decision", "effective", "category", "rule", "industry", "ad_id",
+                 "since", "q", "reviewer")
 #: Characters of OCR line shown either side of a matched text.
 LINE_CONTEXT = 40
 
@@ -76,49 +78,70 @@ def console_filter(params: Mapping[str, str]) -> ConsoleFilter:
             since = parse_time_or_age(given["since"])
         except ValueError as exc:
             raise BadFilter(f"since: {exc}") from None
+    effective: tuple[Decision, ...] = ()
+    if "effective" in given:
+        try:
+            effective = (Decision(given["effective"]),)
+        except ValueError:
+            raise BadFilter(f"unknown decision {given['effective']!r}") from None
     where = replace(where, category=given.get("category"), rule=given.get("rule"),
-                    industry=given.get("industry"), ad_id=given.get("ad_id"), since=since)
+                    industry=given.get("industry"), ad_id=given.get("ad_id"), since=since,
+                    text=given.get("q"), effective_decisions=effective,
+                    reviewers=(given["reviewer"],) if "reviewer" in given else ())
     kept = {k: v for k, v in given.items() if not (k == "view" and v == "queue")}
     return ConsoleFilter(view, where, urlencode(kept), given)
+
+
+def _ordered(store: Store, where: VerdictFilter) -> tuple[Select[Any], list[Any]]:
+    columns = order_columns(where, store.backend)
+    base = (select(Submission.id).select_from(VerdictRow)
+            .join(Submission, Submission.id == VerdictRow.submission_id)
+            .where(*conditions(where, store.backend)))
+    return base, columns
 
 
 def neighbours(store: Store, where: VerdictFilter, verdict_id: int
                ) -> tuple[str | None, str | None]:
     """The submissions before and after the verdict ``verdict_id`` in the list ``where``
-    keeps (newest first): (previous, next)."""
-    base = (select(Submission.id).select_from(VerdictRow)
-            .join(Submission, Submission.id == VerdictRow.submission_id)
-            .where(*conditions(where, store.backend)))
+    keeps, in the console's order: (previous, next)."""
+    key = sort_key(store, where, verdict_id)
+    if key is None:
+        return None, None
+    base, columns = _ordered(store, where)
+    at = tuple_(*columns)
     with translate_errors(store.engine.url), Session(store.engine) as session:
-        before = session.scalar(base.where(VerdictRow.id > verdict_id)
-                                .order_by(VerdictRow.id.asc()).limit(1))
-        after = session.scalar(base.where(VerdictRow.id < verdict_id)
-                               .order_by(VerdictRow.id.desc()).limit(1))
+        before = session.scalar(base.where(at < tuple_(*key))
+                                .order_by(*(c.desc() for c in columns)).limit(1))
+        after = session.scalar(base.where(at > tuple_(*key)).order_by(*columns).limit(1))
     return before, after
 
 
 def position(store: Store, where: VerdictFilter, verdict_id: int) -> tuple[int, int]:
-    """(1-based place of the verdict ``verdict_id`` in the list ``where`` keeps, newest
-    first; the list's length); the place is 0 when the verdict is not in the list."""
+    """(1-based place of the verdict ``verdict_id`` in the list ``where`` keeps; the
+    list's length); the place is 0 when the verdict is not in the list."""
+    key = sort_key(store, where, verdict_id)
+    columns = order_columns(where, store.backend)
     base = (select(func.count()).select_from(VerdictRow)
             .join(Submission, Submission.id == VerdictRow.submission_id)
             .where(*conditions(where, store.backend)))
     with translate_errors(store.engine.url), Session(store.engine) as session:
         total = int(session.scalar(base) or 0)
-        newer = int(session.scalar(base.where(VerdictRow.id > verdict_id)) or 0)
+        if key is None:
+            return 0, total
+        earlier = int(session.scalar(base.where(tuple_(*columns) < tuple_(*key))) or 0)
         inside = session.scalar(base.where(VerdictRow.id == verdict_id))
-    return (newer + 1 if inside else 0), total
+    return (earlier + 1 if inside else 0), total
 
 
-def first_in(store: Store, where: VerdictFilter, *, below: int | None = None) -> str | None:
-    """The newest submission ``where`` keeps (with a verdict id below ``below``)."""
-    query = (select(Submission.id).select_from(VerdictRow)
-             .join(Submission, Submission.id == VerdictRow.submission_id)
-             .where(*conditions(where, store.backend)))
-    if below is not None:
-        query = query.where(VerdictRow.id < below)
+def first_in(store: Store, where: VerdictFilter, *,
+             after: tuple[Any, ...] | None = None) -> str | None:
+    """The first submission ``where`` keeps (after the sort key ``after``)."""
+    base, columns = _ordered(store, where)
+    if after is not None:
+        base = base.where(tuple_(*columns) > tuple_(*after))
     with translate_errors(store.engine.url), Session(store.engine) as session:
-        return session.scalar(query.order_by(VerdictRow.id.desc()).limit(1))
+        found: str | None = session.scalar(base.order_by(*columns).limit(1))
+    return found
 
 
 def in_line(text: str, line: str) -> tuple[str, str, str]:
@@ -205,7 +228,7 @@ def item_view(verdict: StoredVerdict, reviews: list[StoredReview], ruleset: Rule
                         "description": "" if spec is None else spec.description,
                         "reference": "" if spec is None else spec.reference,
                         "category_name": names.get(match.category, match.category),
-                        "pct": box, "frame": frame})
+                        "pct": box, "frame": frame, "crop": crop_of(box, size)})
     error = verdict.verdict.error
     return {
         "id": verdict.submission,
@@ -232,15 +255,81 @@ def item_view(verdict: StoredVerdict, reviews: list[StoredReview], ruleset: Rule
 
 __all__ = [
     "FILTER_PARAMS",
+    "HIDDEN_METADATA",
     "VIEWS",
     "BadFilter",
     "ConsoleFilter",
     "console_filter",
+    "crop_of",
     "first_in",
     "frame_png",
+    "image_info",
     "image_size",
     "in_line",
     "item_view",
     "neighbours",
     "position",
+    "shown_metadata",
+    "title_of",
 ]
+
+
+def image_info(data: bytes, settings: Settings) -> tuple[tuple[int, int] | None, int]:
+    """((width, height) as shown, or None when unreadable or over the service's limits;
+    number of frames) of an image file (see ``image_size``)."""
+    from PIL import Image
+
+    size = image_size(data, settings)
+    if size is None:
+        return None, 0
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return size, int(getattr(picture, "n_frames", 1))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning):
+        return size, 1
+
+
+def crop_of(pct: dict[str, float] | None, size: tuple[int, int] | None
+            ) -> dict[str, float] | None:
+    """How a CSS background shows the part of the image around a match box (``pct``, in
+    percent of the image): background size and position in percent, and the crop's
+    aspect ratio."""
+    if pct is None or size is None or not size[0] or not size[1]:
+        return None
+    width, height = size
+    pad_x = max(1.5, pct["height"] * height / width * 0.4)
+    pad_y = max(1.5, pct["height"] * 0.4)
+    left, top = max(0.0, pct["left"] - pad_x), max(0.0, pct["top"] - pad_y)
+    right = min(100.0, pct["left"] + pct["width"] + pad_x)
+    bottom = min(100.0, pct["top"] + pct["height"] + pad_y)
+    cw, ch = max(right - left, 0.5), max(bottom - top, 0.5)
+    return {"size": 100 * 100 / cw,
+            "x": 0.0 if cw >= 100 else 100 * left / (100 - cw),
+            "y": 0.0 if ch >= 100 else 100 * top / (100 - ch),
+            "ratio": (cw * width) / (ch * height)}
+
+
+def title_of(ad_id: str | None, source: str, metadata: dict[str, Any] | None,
+             submission: str) -> str:
+    """What an item is called: its ad id, else its file name, else a short id."""
+    if ad_id:
+        return ad_id
+    name = (metadata or {}).get("filename") or (metadata or {}).get("name")
+    if isinstance(name, str) and name:
+        return name
+    if source.startswith(("scan:", "url:")):
+        tail = source.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
+        if tail:
+            return tail.split("?")[0]
+    return submission[:8] + "…"
+
+
+#: Metadata keys the console does not show (the queue's own bookkeeping).
+HIDDEN_METADATA = frozenset({"image_ref", "engine", "priority", "callback_url"})
+
+
+def shown_metadata(metadata: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The submission's own metadata, as (key, text) pairs, for the item page."""
+    return [(str(k), v if isinstance(v, str) else repr(v))
+            for k, v in sorted((metadata or {}).items()) if k not in HIDDEN_METADATA][:12]

@@ -2,7 +2,7 @@
 callback (``event: "review"``) when the decision changes the effective decision.
 
 The callback is written to the callback outbox in the decision's own transaction
-(``Store.add_review``), numbered per submission, and delivered by the workers
+(``Store.decide``), numbered per submission, and delivered by the workers
 (``worker.callbacks``) in that order with retries: a slow receiver never holds the
 reviewer, and a process that dies after the decision loses no callback. Only when the
 server has a webhook secret (no secret, no callbacks).
@@ -17,8 +17,10 @@ from prometheus_client import Counter, Histogram
 from rules.schema import Decision
 from worker.api.state import ApiState
 from worker.api.webhooks import review_payload
-from worker.db import StoredReview
+from worker.db import StorageError
 from worker.db.models import ReviewAction
+from worker.db.records import DecisionOutcome
+from worker.db.store import UNSEEN
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +38,54 @@ def record_decision(
     state: ApiState,
     submission_id: str,
     reviewer: str,
-    action: ReviewAction | str,
+    action: ReviewAction | str | None,
     decision: Decision | str | None = None,
     note: str | None = None,
-) -> StoredReview:
-    """Store the decision (``Store.add_review``), with the ``review`` callback in the
-    same transaction when it changes the submission's effective decision. Raises what
-    ``add_review`` raises."""
+    base_review: int | None = UNSEEN,
+) -> DecisionOutcome:
+    """Store the decision (``Store.decide``: row lock, conflict check, effective decision
+    before and after and, when it changes, the ``review`` callback in the outbox, all in
+    one transaction). Raises what ``decide`` raises."""
     store = state.store()
     signed = bool(state.settings.webhook_secret)
-    review = store.add_review(submission_id, reviewer, action, decision, note,
-                              callback=review_payload if signed else None)
+    outcome = store.decide(submission_id, reviewer, decision, action=action, note=note,
+                           base_review=base_review,
+                           callback=review_payload if signed else None)
+    if not outcome.created:
+        return outcome
+    review = outcome.review
     DECISIONS.labels(review.action.value, review.decision.value).inc()
-    current = store.current_verdict(submission_id)
-    if current is not None:
-        waited = (review.created - current.verdict.created).total_seconds()
+    after = store.current_verdict(submission_id)
+    if after is not None:
+        waited = (review.created - after.verdict.created).total_seconds()
         TIME_TO_DECISION.observe(max(0.0, waited))
-    return review
+    return outcome
 
 
-__all__ = ["DECISIONS", "TIME_TO_DECISION", "record_decision"]
+def decide_with_duplicates(
+    state: ApiState,
+    submission_id: str,
+    reviewer: str,
+    action: ReviewAction | str | None,
+    decision: Decision | str | None = None,
+    note: str | None = None,
+    base_review: int | None = UNSEEN,
+) -> tuple[DecisionOutcome, list[tuple[str, DecisionOutcome | StorageError]]]:
+    """``record_decision`` for the submission, then the same decision for each undecided
+    identical image judged by the same rule set (``Store.duplicates``), each recorded
+    on its own (a duplicate decided meanwhile is a ``DecisionConflict`` in the list)."""
+    twins = state.store().duplicates(submission_id)
+    first = record_decision(state, submission_id, reviewer, action, decision, note,
+                            base_review)
+    chosen = first.review.decision
+    results: list[tuple[str, DecisionOutcome | StorageError]] = []
+    for twin in twins:
+        try:
+            results.append((twin, record_decision(state, twin, reviewer, None, chosen, note,
+                                                  None)))
+        except StorageError as exc:
+            results.append((twin, exc))
+    return first, results
+
+
+__all__ = ["DECISIONS", "TIME_TO_DECISION", "decide_with_duplicates", "record_decision"]

@@ -23,6 +23,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[ApiRole]] = {
     ("GET", "/v1/submissions/{submission_id}/image"): frozenset({ApiRole.REVIEWER}),
     ("GET", "/v1/submissions/{submission_id}/annotated"): frozenset({ApiRole.REVIEWER}),
     ("POST", "/v1/submissions/{submission_id}/decisions"): frozenset({ApiRole.REVIEWER}),
+    ("POST", "/v1/decisions"): frozenset({ApiRole.REVIEWER}),
+    ("GET", "/v1/audit"): frozenset(),
     ("GET", "/v1/verdicts"): frozenset({ApiRole.REVIEWER}),
     ("GET", "/v1/stats"): frozenset({ApiRole.REVIEWER}),
     ("GET", "/v1/rules"): frozenset({ApiRole.RULE_EDITOR, ApiRole.REVIEWER}),

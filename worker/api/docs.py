@@ -58,6 +58,14 @@ def _guarded(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
+#: The site's icon (``/favicon.ico``): a magnifier over a red square, as SVG.
+FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+           b'<rect width="32" height="32" rx="6" fill="#c62828"/>'
+           b'<circle cx="14" cy="14" r="7" fill="none" stroke="#fff" stroke-width="3"/>'
+           b'<path d="M19 19l7 7" stroke="#fff" stroke-width="3.5" stroke-linecap="round"/>'
+           b'</svg>')
+
+
 def docs_router(app: FastAPI) -> APIRouter:
     """``/``, ``/docs``, ``/docs/oauth2-redirect``, ``/redoc`` and the assets, for ``app``
     (built with ``docs_url=None, redoc_url=None``)."""
@@ -77,6 +85,11 @@ def docs_router(app: FastAPI) -> APIRouter:
             swagger_js_url=f"{ASSETS_PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_PREFIX}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_PREFIX}/favicon.png"))
+
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     @router.get("/docs/oauth2-redirect")
     async def oauth2_redirect() -> HTMLResponse:

@@ -21,6 +21,8 @@ from worker.db import (
     DatabaseBusy,
     DatabaseFull,
     DatabaseUnavailable,
+    DecisionConflict,
+    DecisionRequired,
     InvalidRecord,
     NotFound,
     StorageError,
@@ -92,6 +94,13 @@ def problem_for(exc: Exception) -> ApiProblem:
                             "the database cannot be reached; try again shortly")
     if isinstance(exc, NotFound):
         return ApiProblem(404, "not_found", public_message(exc))
+    if isinstance(exc, DecisionConflict):
+        problem = ApiProblem(409, "decision_conflict", public_message(exc))
+        latest = getattr(exc.latest, "to_dict", None)
+        problem.extra["latest"] = None if latest is None else latest()
+        return problem
+    if isinstance(exc, DecisionRequired):
+        return ApiProblem(422, "decision_required", public_message(exc))
     if isinstance(exc, InvalidRecord):
         return ApiProblem(422, "invalid_record", public_message(exc))
     if isinstance(exc, ImageError):

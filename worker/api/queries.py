@@ -24,14 +24,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from rules.schema import Decision
 from worker.db import Store, StoredVerdict
 from worker.db.migrate import translate_errors
-from worker.db.models import ReviewRow, Submission, VerdictRow
+from worker.db.models import Claim, OcrResult, ReviewRow, Submission, VerdictRow, utcnow
 from worker.db.store import effective_decision, is_current_verdict, is_reviewed, with_reviews
 
 #: Cursor format marker (lets the format change later without misreading old cursors).
@@ -102,6 +117,17 @@ class VerdictFilter:
     reviewed: bool | None = None
     #: Keep any of these effective decisions (the latest reviewer's, else the machine's).
     effective_decisions: tuple[Decision, ...] = ()
+    #: Keep verdicts whose OCR text contains this (case-insensitive; ``q=``).
+    text: str | None = None
+    #: Keep submissions any of these reviewers has decided about.
+    reviewers: tuple[str, ...] = ()
+    #: Leave out submissions another reviewer than this one has an unexpired claim on.
+    unclaimed_for: str | None = None
+    #: Show identical images judged by the same rule set (undecided) once: the oldest.
+    group_duplicates: bool = False
+    #: Oldest first within priority (the submission's queue priority, 0 first); else
+    #: newest first.
+    oldest_first: bool = False
 
     def keeps(self, verdict: StoredVerdict) -> bool:
         """The evidence filters (categories and rules) applied to one verdict in Python."""
@@ -109,13 +135,24 @@ class VerdictFilter:
         for wanted in _groups(self.category, self.categories):
             if not any(m.category in wanted for m in matches):
                 return False
-        return all(any(m.rule in wanted for m in matches)
+        return all(any(rule_matches(m.rule, wanted) for m in matches)
                    for wanted in _groups(self.rule, self.rules))
 
     @property
     def needs_submission(self) -> bool:
         """Whether the ad id filter needs the submissions table."""
         return self.ad_id is not None or bool(self.ad_ids)
+
+
+def rule_matches(rule: str, wanted: frozenset[str]) -> bool:
+    """Whether ``rule`` is one of ``wanted`` or under one of them (``absolute`` takes
+    ``absolute.first``)."""
+    return any(rule == w or rule.startswith(w + ".") for w in wanted)
+
+
+def like_escape(value: str) -> str:
+    """``value`` with LIKE's wildcards escaped (escape character ``\\``)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _groups(single: str | None, many: Sequence[str]) -> list[frozenset[str]]:
@@ -137,6 +174,67 @@ def _has_match(field: str, values: frozenset[str], backend: str) -> ColumnElemen
     )
 
 
+def _has_rule(values: frozenset[str], backend: str) -> ColumnElement[bool]:
+    """The verdict has a match whose rule is one of ``values`` or under one of them."""
+    ordered = sorted(values)
+    if backend == "postgresql":
+        each = func.jsonb_array_elements(type_coerce(VerdictRow.matches, JSONB)) \
+            .table_valued("value").alias("match")
+        rule: ColumnElement[Any] = each.c.value.op("->>")(literal("rule"))
+    else:
+        each = func.json_each(VerdictRow.matches).table_valued("value").alias("match")
+        rule = func.json_extract(each.c.value, "$.rule")
+    wanted = or_(*(or_(rule == v, rule.like(like_escape(v) + ".%", escape="\\"))
+                   for v in ordered))
+    return exists(select(literal(1)).select_from(each).where(wanted))
+
+
+def has_text(text: str, backend: str) -> ColumnElement[bool]:
+    """The verdict's OCR text (the engine version that judged it) contains ``text``,
+    case-insensitively; PostgreSQL's trigram index serves the ``ILIKE``."""
+    pattern = "%" + like_escape(text) + "%"
+    stored = OcrResult.text.ilike(pattern, escape="\\") if backend == "postgresql" \
+        else func.lower(OcrResult.text).like(pattern.lower(), escape="\\")
+    return exists().where(OcrResult.sha256 == VerdictRow.sha256,
+                          OcrResult.engine == VerdictRow.engine,
+                          OcrResult.engine_version == VerdictRow.engine_version,
+                          stored).correlate(VerdictRow)
+
+
+def claimed_by_another(reviewer: str) -> ColumnElement[bool]:
+    """Another reviewer than ``reviewer`` holds an unexpired claim on the submission."""
+    return exists().where(Claim.submission_id == VerdictRow.submission_id,
+                          Claim.reviewer != reviewer,
+                          Claim.expires_at > utcnow()).correlate(VerdictRow)
+
+
+def has_older_duplicate() -> ColumnElement[bool]:
+    """An older undecided current verdict judged the same image with the same rule set."""
+    other = aliased(VerdictRow)
+    newer = aliased(VerdictRow)
+    return exists().where(
+        other.sha256 == VerdictRow.sha256,
+        other.ruleset_version == VerdictRow.ruleset_version,
+        other.id < VerdictRow.id,
+        ~exists().where(newer.submission_id == other.submission_id,
+                        or_(newer.judged_at > other.judged_at,
+                            and_(newer.judged_at == other.judged_at, newer.id > other.id))),
+        ~exists().where(ReviewRow.submission_id == other.submission_id),
+    ).correlate(VerdictRow)
+
+
+def priority(backend: str) -> ColumnElement[Any]:
+    """The submission's queue priority (0-9, 0 first; 0 when it has none)."""
+    if backend == "postgresql":
+        document = type_coerce(Submission.meta, JSONB)
+        value = document.op("->")(literal("priority"))
+        number = cast(document.op("->>")(literal("priority")), Numeric)
+        return case((func.jsonb_typeof(value) == "number", number), else_=0)
+    kind = func.json_type(Submission.meta, "$.priority")
+    return case((kind.in_(["integer", "real"]),
+                 func.json_extract(Submission.meta, "$.priority")), else_=0)
+
+
 def conditions(where: VerdictFilter, backend: str) -> list[ColumnElement[bool]]:
     """The SQL conditions of ``where`` on ``verdicts`` (and ``submissions`` for ad ids),
     the current-verdict condition first."""
@@ -156,12 +254,22 @@ def conditions(where: VerdictFilter, backend: str) -> list[ColumnElement[bool]]:
     for group in _groups(where.category, where.categories):
         found.append(_has_match("category", group, backend))
     for group in _groups(where.rule, where.rules):
-        found.append(_has_match("rule", group, backend))
+        found.append(_has_rule(group, backend))
     if where.reviewed is not None:
         found.append(is_reviewed() if where.reviewed else ~is_reviewed())
     if where.effective_decisions:
         found.append(effective_decision().in_(
             sorted({d.value for d in where.effective_decisions})))
+    if where.text:
+        found.append(has_text(where.text, backend))
+    if where.reviewers:
+        found.append(exists().where(ReviewRow.submission_id == VerdictRow.submission_id,
+                                    ReviewRow.reviewer.in_(sorted(set(where.reviewers))))
+                     .correlate(VerdictRow))
+    if where.unclaimed_for is not None:
+        found.append(~claimed_by_another(where.unclaimed_for))
+    if where.group_duplicates:
+        found.append(or_(VerdictRow.sha256.is_(None), ~has_older_duplicate()))
     return found
 
 
@@ -188,6 +296,101 @@ def list_verdicts(
     if len(found) > limit:
         return found[:limit], found[limit - 1].id
     return found, None
+
+
+def order_columns(where: VerdictFilter, backend: str) -> list[ColumnElement[Any]]:
+    """The columns a console list is sorted on, ascending, the last one unique: (priority,
+    id) oldest first within priority, else (-id) newest first."""
+    if where.oldest_first:
+        return [priority(backend), VerdictRow.id.expression]
+    return [-VerdictRow.id]
+
+
+def sort_key(store: Store, where: VerdictFilter, verdict_id: int) -> tuple[Any, ...] | None:
+    """The values of ``order_columns`` for one verdict (None when it is gone)."""
+    columns = order_columns(where, store.backend)
+    query = (select(*columns).select_from(VerdictRow)
+             .join(Submission, Submission.id == VerdictRow.submission_id)
+             .where(VerdictRow.id == verdict_id))
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        row = session.execute(query).first()
+    return None if row is None else tuple(row)
+
+
+def ordered_page(store: Store, where: VerdictFilter, limit: int,
+                 after: tuple[Any, ...] | None = None
+                 ) -> tuple[list[StoredVerdict], tuple[Any, ...] | None]:
+    """Up to ``limit`` current verdicts in the console's order (``order_columns``),
+    those after the sort key ``after``; and the key to continue after (None at the
+    end)."""
+    columns = order_columns(where, store.backend)
+    query = _current(where, store.backend).add_columns(
+        *(c.label(f"sort_{n}") for n, c in enumerate(columns)))
+    if after is not None:
+        query = query.where(tuple_(*columns) > tuple_(*after))
+    query = query.order_by(*columns).limit(limit + 1)
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        rows = session.execute(query).all()
+        found = with_reviews(session, [StoredVerdict.from_rows(r[0], r[1]) for r in rows])
+    if len(rows) > limit:
+        return found[:limit], tuple(rows[limit - 1][2:])
+    return found, None
+
+
+def duplicate_counts(store: Store, verdicts: Sequence[StoredVerdict]) -> dict[int, int]:
+    """For each verdict, how many undecided current verdicts (itself included) judged the
+    same image with the same rule set."""
+    keys = {(v.sha256, v.verdict.ruleset) for v in verdicts if v.sha256 is not None}
+    if not keys:
+        return {}
+    hashes = sorted({sha for sha, _ in keys})
+    query = (select(VerdictRow.sha256, VerdictRow.ruleset_version, func.count())
+             .where(is_current_verdict(), ~is_reviewed(), VerdictRow.sha256.in_(hashes))
+             .group_by(VerdictRow.sha256, VerdictRow.ruleset_version))
+    with translate_errors(store.engine.url), Session(store.engine) as session:
+        counts = {(sha, rules): int(n) for sha, rules, n in session.execute(query)}
+    return {v.id: counts.get((v.sha256, v.verdict.ruleset), 1) for v in verdicts
+            if v.sha256 is not None}
+
+
+#: Most rows one CSV export holds.
+CSV_LIMIT = 100_000
+#: The CSV export's columns.
+CSV_COLUMNS = ("submission", "ad_id", "decision", "effective_decision", "reviewed",
+               "reviewer", "review_decision", "review_note", "reviewed_at", "rules",
+               "matched_text", "ruleset", "engine", "industry", "error", "judged", "source")
+
+
+def verdicts_csv(store: Store, where: VerdictFilter, before: int | None = None) -> bytes:
+    """The verdicts ``where`` keeps, newest first, as UTF-8 CSV (with a byte-order mark,
+    so that spreadsheet programs read the Chinese text right)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+
+    def cell(value: str) -> str:  # no formulas for spreadsheet programs
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+    found, _ = list_verdicts(store, where, CSV_LIMIT, before)
+    for item in found:
+        review = item.review
+        error = item.verdict.error
+        writer.writerow([cell(str(v)) for v in (
+            item.submission, item.ad_id or "", item.decision.value,
+            item.effective_decision.value, "true" if item.reviewed else "false",
+            "" if review is None else review.reviewer,
+            "" if review is None else review.decision.value,
+            "" if review is None else review.note or "",
+            "" if review is None else review.created.isoformat(),
+            " ".join(dict.fromkeys(m.rule for m in item.verdict.matches)),
+            " | ".join(m.text for m in item.verdict.matches),
+            item.verdict.ruleset, item.verdict.engine, item.verdict.industry or "",
+            "" if error is None else error.code.value, item.judged.isoformat(), item.source,
+        )])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def _day(backend: str) -> ColumnElement[str]:
@@ -319,8 +522,13 @@ __all__ = [
     "VerdictFilter",
     "conditions",
     "decode_cursor",
+    "duplicate_counts",
     "encode_cursor",
     "list_verdicts",
+    "order_columns",
+    "ordered_page",
     "reviewer_stats",
+    "sort_key",
     "verdict_stats",
+    "verdicts_csv",
 ]

@@ -169,16 +169,29 @@ class VerdictPage(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    """A reviewer's decision: confirm the machine verdict, or override it."""
+    """A reviewer's decision: ``pass`` or ``reject`` (a confirmation when it is the
+    machine's), or ``action: confirm`` of a ``pass``/``reject`` verdict.
+
+    ``base_review`` names the state the decision was made on: the id of the latest
+    decision the reviewer saw, or null when they saw none. When another decision landed
+    since, the answer is 409 ``decision_conflict`` with that decision (``latest``).
+    Left out, no check is made. ``duplicates: true`` applies the decision to every
+    undecided identical image judged by the same rule set as well (each recorded)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"action": "override", "decision": "pass", "note": "第一步 is a usage step, not a claim"},
-        {"action": "confirm"},
+        {"decision": "pass", "note": "第一步 is a usage step, not a claim", "base_review": None},
+        {"action": "override", "decision": "pass", "note": "usage step"},
+        {"action": "confirm", "base_review": 12},
     ]})
 
-    action: ReviewAction
-    decision: Decision | None = Field(default=None, description="Needed for an override.")
+    action: ReviewAction | None = Field(
+        default=None, description="confirm or override; inferred from `decision` when left out.")
+    decision: Decision | None = Field(default=None, description="pass or reject.")
     note: str | None = Field(default=None, max_length=10_000)
+    base_review: int | None = Field(
+        default=None, description="The latest review id the reviewer saw (null: none).")
+    duplicates: bool = Field(default=False,
+                             description="Decide identical undecided images too.")
 
     @field_validator("note")
     @classmethod
@@ -187,12 +200,14 @@ class DecisionIn(BaseModel):
 
 
 class ReviewOut(BaseModel):
-    """A stored reviewer decision."""
+    """A stored reviewer decision; ``repeated`` when the same reviewer's same decision
+    was already the latest (a second press stores nothing), ``duplicates`` the identical
+    images decided with it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"id": 3, "submission": "0193a1f2-...", "verdict_id": 42, "reviewer": "alice",
          "action": "override", "decision": "pass", "note": "usage step",
-         "created": "2026-11-25T09:12:00+00:00"}]})
+         "created": "2026-11-25T09:12:00+00:00", "repeated": False, "duplicates": []}]})
 
     id: int
     submission: str
@@ -202,6 +217,48 @@ class ReviewOut(BaseModel):
     decision: str
     note: str | None
     created: str
+    repeated: bool = False
+    duplicates: list[str] = Field(default_factory=list)
+
+
+class BatchDecisionIn(DecisionIn):
+    """One decision of a batch: a ``DecisionIn`` naming its submission."""
+
+    submission: str = Field(max_length=64)
+
+
+class BatchIn(BaseModel):
+    """Several decisions, each stored on its own (one failing leaves the others)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"items": [{"submission": "0193a1f2-...", "decision": "reject", "base_review": None},
+                   {"submission": "0193a1f3-...", "decision": "pass"}]}]})
+
+    items: list[BatchDecisionIn] = Field(min_length=1, max_length=500)
+
+
+class BatchResult(BaseModel):
+    """What became of one decision of a batch: ``status`` as the single route would
+    answer (201 stored, 200 repeated, 404, 409, 422) with the review or the error."""
+
+    submission: str
+    status: int
+    review: ReviewOut | None = None
+    error: ErrorDetail | None = None
+    latest: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    """The results of a batch, in the order given."""
+
+    results: list[BatchResult]
+
+
+class AuditOut(BaseModel):
+    """Audit lines, newest first; pass ``next_before`` back as ``before``."""
+
+    items: list[dict[str, Any]]
+    next_before: int | None
 
 
 class RulesOut(BaseModel):

@@ -9,7 +9,10 @@
         │   └── DatabaseFull       the database's disk is full
         ├── SchemaOutdated       the database is not migrated to this code's schema
         ├── NotFound             a referenced submission or verdict does not exist
-        └── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
+        ├── InvalidRecord        a value cannot be stored (e.g. an unknown review action)
+        │   └── DecisionRequired   a decision that leaves the item undecided (confirming
+        │                          ``review``)
+        └── DecisionConflict     another decision landed since the one the reviewer saw
 
 Every message names the database by its URL with the password hidden.
 """
@@ -49,3 +52,17 @@ class NotFound(StorageError):
 
 class InvalidRecord(StorageError):
     """A value that cannot be stored (an unknown status, action or decision)."""
+
+
+class DecisionRequired(InvalidRecord):
+    """A reviewed item ends in ``pass`` or ``reject``: confirming a ``review`` verdict (or
+    overriding to ``review``) decides nothing."""
+
+
+class DecisionConflict(StorageError):
+    """A decision made on a stale state: ``latest`` is the decision (a ``StoredReview``)
+    that landed since the one the reviewer saw."""
+
+    def __init__(self, message: str, latest: object, url: str | None = None) -> None:
+        self.latest = latest
+        super().__init__(message, url)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from worker.db.errors import InvalidRecord, NotFound
 from worker.db.migrate import translate_errors
-from worker.db.models import ApiKey, ApiRole, utcnow
+from worker.db.models import ApiKey, ApiRole, AuditEntry, utcnow
 from worker.db.store import Store
 
 #: Every key starts with this, so that leaked keys are easy to recognise (secret scanners).
@@ -94,6 +94,9 @@ class ApiKeys:
             session.add(row)
             session.flush()
             record = StoredKey.from_row(row)
+            session.add(AuditEntry(created_at=utcnow(), actor="operator", action="key.create",
+                                   subject=f"key:{record.id}",
+                                   detail={"name": record.name, "role": chosen.value}))
         return record, key
 
     def ensure(self, role: ApiRole | str, name: str, key: str) -> tuple[StoredKey, bool]:
@@ -123,6 +126,9 @@ class ApiKeys:
                          prefix=key[:PREFIX_LENGTH], created_at=utcnow())
             session.add(row)
             session.flush()
+            session.add(AuditEntry(created_at=utcnow(), actor="operator", action="key.create",
+                                   subject=f"key:{row.id}",
+                                   detail={"name": name, "role": chosen.value}))
             return StoredKey.from_row(row), True
 
     def ensure_declared(self, declared: str) -> list[tuple[StoredKey, bool]]:
@@ -156,11 +162,15 @@ class ApiKeys:
         """Revoke a key (idempotent); ``NotFound`` when there is no such key."""
         with translate_errors(self.store.engine.url), self._session() as session, \
                 session.begin():
-            session.execute(
+            revoked = session.execute(
                 update(ApiKey)
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
-            )
+                .returning(ApiKey.id)
+            ).first()
+            if revoked is not None:
+                session.add(AuditEntry(created_at=utcnow(), actor="operator",
+                                       action="key.revoke", subject=f"key:{key_id}"))
             row = session.get(ApiKey, key_id)
             if row is None:
                 raise NotFound(f"no API key {key_id} in {self.store.url}", url=self.store.url)

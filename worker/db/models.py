@@ -171,7 +171,13 @@ class OcrResult(Base):
     """The lines one engine version read in one image (the OCR cache, keyed by content)."""
 
     __tablename__ = "ocr_results"
-    __table_args__ = (UniqueConstraint("sha256", "engine", "engine_version"),)
+    __table_args__ = (
+        UniqueConstraint("sha256", "engine", "engine_version"),
+        # ``q=`` searches: a trigram index on PostgreSQL; on SQLite the same name is an
+        # empty partial index (see migration 0007).
+        Index("ix_ocr_results_text_trgm", "text", postgresql_using="gin",
+              postgresql_ops={"text": "gin_trgm_ops"}, sqlite_where=text("0")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -183,6 +189,8 @@ class OcrResult(Base):
     height: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The lines' text joined by newlines (what ``q=`` searches).
+    text: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class RulesetVersion(Base):
@@ -313,6 +321,37 @@ class CallbackOutbox(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Claim(Base):
+    """A reviewer looking at a submission, until ``expires_at`` (renewed while the page is
+    open, released by a decision). Other reviewers' queues skip a claimed submission."""
+
+    __tablename__ = "claims"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    reviewer: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class AuditEntry(Base):
+    """One line of the audit log: who did what to which subject, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "created_at"), Index(None, "subject"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    #: ``decision``, ``decision.undo``, ``claim``, ``key.create``, ``key.revoke``,
+    #: ``ruleset.new``, ``requeue``, ``rejudge``.
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+
 class ApiKey(Base):
     """An HTTP API key. Only the SHA-256 of the (high-entropy, random) key is stored."""
 
@@ -351,7 +390,9 @@ class ReviewSession(Base):
 __all__ = [
     "ApiKey",
     "ApiRole",
+    "AuditEntry",
     "Base",
+    "Claim",
     "FetchedImage",
     "OcrResult",
     "ReviewAction",

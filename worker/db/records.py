@@ -16,7 +16,15 @@ from typing import Any
 from models.base import TextLine
 from rules import RuleSet
 from rules.schema import Decision
-from worker.db.models import ReviewAction, ReviewRow, Submission, SubmissionStatus, VerdictRow
+from worker.db.models import (
+    AuditEntry,
+    Claim,
+    ReviewAction,
+    ReviewRow,
+    Submission,
+    SubmissionStatus,
+    VerdictRow,
+)
 from worker.errors import ErrorCode
 from worker.verdict import Evidence, Verdict, VerdictError
 
@@ -214,8 +222,6 @@ class StoredReview:
         }
 
 
-
-
 @dataclass(frozen=True)
 class PendingCallback:
     """A callback of the outbox waiting for delivery."""
@@ -228,8 +234,64 @@ class PendingCallback:
     attempts: int
 
 
+@dataclass(frozen=True)
+class StoredClaim:
+    """Who is looking at a submission, until when."""
+
+    submission: str
+    reviewer: str
+    created: datetime
+    expires: datetime
+
+    @classmethod
+    def from_row(cls, row: Claim) -> StoredClaim:
+        """Copy an ORM row."""
+        return cls(row.submission_id, row.reviewer, row.created_at, row.expires_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON."""
+        return {"submission": self.submission, "reviewer": self.reviewer,
+                "created": self.created.isoformat(), "expires": self.expires.isoformat()}
+
+
+@dataclass(frozen=True)
+class StoredAuditEntry:
+    """One line of the audit log."""
+
+    id: int
+    created: datetime
+    actor: str
+    action: str
+    subject: str | None
+    detail: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: AuditEntry) -> StoredAuditEntry:
+        """Copy an ORM row."""
+        return cls(row.id, row.created_at, row.actor, row.action, row.subject, row.detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON."""
+        return {"id": self.id, "created": self.created.isoformat(), "actor": self.actor,
+                "action": self.action, "subject": self.subject, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """What ``Store.decide`` did: the review that stands, whether it is new (False for a
+    repeated press of the same decision), and the effective decision before and after."""
+
+    review: StoredReview
+    created: bool
+    before: Decision
+    after: Decision
+
+
 __all__ = [
+    "DecisionOutcome",
     "PendingCallback",
+    "StoredAuditEntry",
+    "StoredClaim",
     "StoredReview",
     "StoredSubmission",
     "StoredVerdict",

@@ -47,10 +47,12 @@ from models.base import TextLine
 from rules import RuleSet
 from rules.schema import Decision
 from worker.db.engine import SQLITE_BEGIN, make_engine, safe_url
-from worker.db.errors import InvalidRecord, NotFound
+from worker.db.errors import DecisionConflict, DecisionRequired, InvalidRecord, NotFound
 from worker.db.migrate import check_schema, translate_errors, upgrade
 from worker.db.models import (
+    AuditEntry,
     CallbackOutbox,
+    Claim,
     FetchedImage,
     OcrResult,
     ReviewAction,
@@ -63,7 +65,10 @@ from worker.db.models import (
     utcnow,
 )
 from worker.db.records import (
+    DecisionOutcome,
     PendingCallback,
+    StoredAuditEntry,
+    StoredClaim,
     StoredReview,
     StoredSubmission,
     StoredVerdict,
@@ -91,6 +96,10 @@ RULESETS = cast(Table, RulesetVersion.__table__)
 VERDICTS = cast(Table, VerdictRow.__table__)
 FETCHED_IMAGES = cast(Table, FetchedImage.__table__)
 SEND_OUTBOX = cast(Table, SendOutbox.__table__)
+CLAIMS = cast(Table, Claim.__table__)
+
+#: ``Store.decide``'s ``base_review`` when the caller names no base (no conflict check).
+UNSEEN: Any = object()
 
 
 
@@ -269,9 +278,16 @@ class Store:
         with self._session(write=True) as session:
             self._ensure_ruleset(session, version, content)
 
-    def save_ruleset(self, ruleset: RuleSet) -> None:
-        """``ensure_ruleset`` for a loaded rule set, storing its rules."""
-        self.ensure_ruleset(ruleset.version, ruleset_content(ruleset))
+    def save_ruleset(self, ruleset: RuleSet, actor: str = "worker") -> None:
+        """``ensure_ruleset`` for a loaded rule set, storing its rules; a version seen for
+        the first time goes into the audit log (``ruleset.new``)."""
+        with self._session(write=True) as session:
+            known = session.scalar(select(RulesetVersion.version)
+                                   .where(RulesetVersion.version == ruleset.version))
+            self._ensure_ruleset(session, ruleset.version, ruleset_content(ruleset))
+            if known is None:
+                self._audit(session, actor, "ruleset.new", ruleset.version,
+                            {"rules": len(ruleset.rules)})
 
     def get_ruleset(self, version: str) -> Any:
         """The stored content of a rule set version (None when unknown or stored without)."""
@@ -333,7 +349,8 @@ class Store:
         """Store several OCR results in one transaction; returns how many were new."""
         rows = [
             {"sha256": sha256, "engine": engine, "engine_version": version,
-             "lines": lines_to_json(lines), "width": int(size[0]), "height": int(size[1]),
+             "lines": lines_to_json(lines), "text": "\n".join(line.text for line in lines),
+             "width": int(size[0]), "height": int(size[1]),
              "seconds": float(seconds), "created_at": utcnow()}
             for sha256, engine, version, lines, size, seconds in results
         ]
@@ -789,6 +806,234 @@ class Store:
                             .values(attempts=CallbackOutbox.attempts + 1, next_at=retry_at,
                                     last_error=error[:1000]))
 
+    def decide(
+        self,
+        submission_id: str,
+        reviewer: str,
+        decision: Decision | str | None = None,
+        *,
+        action: ReviewAction | str | None = None,
+        note: str | None = None,
+        base_review: int | None = UNSEEN,
+        callback: Callable[[StoredVerdict], dict[str, Any]] | None = None,
+    ) -> DecisionOutcome:
+        """A reviewer's decision about the submission's current verdict: the one way the
+        API and the console record decisions (single, batch and duplicates alike).
+
+        ``decision`` is ``pass`` or ``reject`` (with ``action`` left out, it confirms when
+        it is the machine's, else overrides); ``action="confirm"`` alone confirms the
+        machine decision. A reviewed item ends in ``pass`` or ``reject``: confirming a
+        ``review`` verdict, or overriding to ``review``, raises ``DecisionRequired``.
+
+        ``base_review`` is the id of the latest decision the reviewer saw (None: none);
+        when another decision landed since, ``DecisionConflict`` carries it. The same
+        reviewer's same decision pressed twice gives the first one back (``created``
+        False). In one transaction, holding the submission's row lock: the effective
+        decision before and after, the review row, the claim released, the audit line and,
+        with ``callback``, when the effective decision changes and the submission has a
+        ``callback_url``, ``callback(verdict with this review)`` written to the callback
+        outbox (numbered after the submission's earlier callbacks: exactly one per change,
+        in order, or none when the transaction fails).
+        """
+        act = None if action is None else _enum(ReviewAction, action)
+        chosen = None if decision is None else _enum(Decision, decision)
+        text = note or None
+        with self._session(write=True) as session:
+            locked = session.scalars(select(Submission).where(Submission.id == submission_id)
+                                     .with_for_update()).first()
+            if locked is None:
+                raise NotFound(f"no submission {submission_id!r} in {self.url}", url=self.url)
+            target = session.scalars(
+                select(VerdictRow).where(VerdictRow.submission_id == submission_id)
+                .order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(1)
+            ).first()
+            if target is None:
+                raise NotFound(f"no verdict for submission {submission_id!r} in {self.url}",
+                               url=self.url)
+            machine = Decision(target.decision)
+            if act is None:
+                if chosen is None:
+                    raise InvalidRecord("a decision needs `decision` (pass or reject) or "
+                                        "`action: confirm`")
+                act = ReviewAction.CONFIRM if chosen is machine else ReviewAction.OVERRIDE
+            if act is ReviewAction.CONFIRM:
+                if chosen is not None and chosen is not machine:
+                    raise InvalidRecord(f"cannot confirm {chosen.value!r}: the verdict says "
+                                        f"{machine.value!r} (use override)")
+                chosen = machine
+            elif chosen is None or chosen is machine or chosen is Decision.ERROR:
+                raise InvalidRecord(f"an override needs a decision other than "
+                                    f"{machine.value!r} (pass or reject)")
+            if chosen is Decision.REVIEW:
+                raise DecisionRequired(
+                    "a reviewed item ends in pass or reject: choose one "
+                    + ("(the machine said review; confirming it decides nothing)"
+                       if act is ReviewAction.CONFIRM else "(not review)"))
+            latest_row = session.scalars(
+                select(ReviewRow).where(ReviewRow.submission_id == submission_id)
+                .order_by(ReviewRow.created_at.desc(), ReviewRow.id.desc()).limit(1)
+            ).first()
+            latest = None if latest_row is None else StoredReview.from_row(latest_row)
+            before = machine if latest is None else latest.decision
+            if (latest is not None and latest.reviewer == reviewer
+                    and latest.decision is chosen and latest.verdict_id == target.id
+                    and (latest.note or None) == text):
+                return DecisionOutcome(latest, False, before, before)  # a second press
+            if base_review is not UNSEEN:
+                if latest is not None and latest.id != base_review:
+                    raise DecisionConflict(
+                        f"submission {submission_id}: {latest.reviewer} decided "
+                        f"{latest.decision.value} at {latest.created.isoformat()} since the "
+                        "state this decision was made on", latest, url=self.url)
+                if latest is None and base_review is not None:
+                    raise InvalidRecord(f"base_review {base_review} is no decision about "
+                                        f"submission {submission_id}")
+            row = ReviewRow(submission_id=submission_id, verdict_id=target.id,
+                            reviewer=reviewer, action=act.value, decision=chosen.value,
+                            note=text, created_at=utcnow())
+            session.add(row)
+            session.flush()
+            review = StoredReview.from_row(row)
+            session.execute(CLAIMS.delete().where(CLAIMS.c.submission_id == submission_id))
+            self._audit(session, reviewer, "decision", submission_id,
+                        {"review": review.id, "action": act.value, "decision": chosen.value,
+                         "before": before.value, "base_review": None
+                         if base_review is UNSEEN else base_review, "note": text})
+            url = (locked.meta or {}).get("callback_url")
+            if callback is not None and before is not chosen and isinstance(url, str) and url:
+                stored = replace(StoredVerdict.from_rows(target, locked), review=review)
+                self._add_callback(session, submission_id, url, callback(stored))
+            return DecisionOutcome(review, True, before, chosen)
+
+    def undo_decision(
+        self, submission_id: str, reviewer: str, within: timedelta,
+        callback: Callable[[StoredVerdict], dict[str, Any]] | None = None,
+    ) -> StoredReview | None:
+        """Take back ``reviewer``'s decision when it is the submission's latest and was made
+        less than ``within`` ago; returns it (None when there is nothing to undo). The
+        audit log keeps what was undone. With ``callback``, an undo that changes the
+        effective decision writes its callback to the outbox, as ``decide`` does."""
+        with self._session(write=True) as session:
+            locked = session.scalars(select(Submission).where(Submission.id == submission_id)
+                                     .with_for_update()).first()
+            rows = session.scalars(
+                select(ReviewRow).where(ReviewRow.submission_id == submission_id)
+                .order_by(ReviewRow.created_at.desc(), ReviewRow.id.desc()).limit(2)
+            ).all()
+            row = rows[0] if rows else None
+            if row is None or row.reviewer != reviewer or row.created_at < utcnow() - within:
+                return None
+            review = StoredReview.from_row(row)
+            session.delete(row)
+            self._audit(session, reviewer, "decision.undo", submission_id, review.to_dict())
+            current = session.scalars(
+                select(VerdictRow).where(VerdictRow.submission_id == submission_id)
+                .order_by(VerdictRow.judged_at.desc(), VerdictRow.id.desc()).limit(1)
+            ).first()
+            url = None if locked is None else (locked.meta or {}).get("callback_url")
+            if (callback is not None and current is not None and locked is not None
+                    and isinstance(url, str) and url):
+                earlier = StoredReview.from_row(rows[1]) if len(rows) > 1 else None
+                after = Decision(current.decision) if earlier is None else earlier.decision
+                if after is not review.decision:
+                    stored = replace(StoredVerdict.from_rows(current, locked), review=earlier)
+                    self._add_callback(session, submission_id, url, callback(stored))
+            return review
+
+    # -- claims ------------------------------------------------------------------------
+
+    def claim(self, submission_id: str, reviewer: str, lease: timedelta) -> StoredClaim:
+        """Claim the submission for ``reviewer`` for ``lease`` (renewing their own claim);
+        returns the claim that holds: another reviewer's unexpired one is left alone."""
+        now = utcnow()
+        with self._session(write=True) as session:
+            locked = session.scalar(select(Submission.id).where(Submission.id == submission_id)
+                                    .with_for_update())
+            if locked is None:
+                raise NotFound(f"no submission {submission_id!r} in {self.url}", url=self.url)
+            held = session.get(Claim, submission_id)
+            if held is not None and held.reviewer != reviewer and held.expires_at > now:
+                return StoredClaim.from_row(held)
+            if held is None:
+                held = Claim(submission_id=submission_id, reviewer=reviewer, created_at=now,
+                             expires_at=now + lease)
+                session.add(held)
+                self._audit(session, reviewer, "claim", submission_id, None)
+            else:
+                if held.reviewer != reviewer or held.expires_at <= now:
+                    held.created_at = now
+                    self._audit(session, reviewer, "claim", submission_id,
+                                {"after": held.reviewer})
+                held.reviewer = reviewer
+                held.expires_at = now + lease
+            session.flush()
+            return StoredClaim.from_row(held)
+
+    def claim_of(self, submission_id: str) -> StoredClaim | None:
+        """The unexpired claim on the submission, or None."""
+        with self._session() as session:
+            held = session.get(Claim, submission_id)
+            if held is None or held.expires_at <= utcnow():
+                return None
+            return StoredClaim.from_row(held)
+
+    def release_claim(self, submission_id: str, reviewer: str) -> None:
+        """Drop ``reviewer``'s claim on the submission (another's stays)."""
+        with self._session(write=True) as session:
+            session.execute(CLAIMS.delete().where(CLAIMS.c.submission_id == submission_id,
+                                                  CLAIMS.c.reviewer == reviewer))
+
+    # -- duplicates --------------------------------------------------------------------
+
+    def duplicates(self, submission_id: str) -> list[str]:
+        """The other undecided submissions whose current verdict judged the same image
+        (sha256) with the same rule set version as this one's, oldest first."""
+        current = self.current_verdict(submission_id)
+        if current is None or current.sha256 is None:
+            return []
+        query = (
+            select(VerdictRow.submission_id)
+            .where(is_current_verdict(), ~is_reviewed(),
+                   VerdictRow.sha256 == current.sha256,
+                   VerdictRow.ruleset_version == current.verdict.ruleset,
+                   VerdictRow.submission_id != submission_id)
+            .order_by(VerdictRow.id)
+        )
+        with self._session() as session:
+            return list(session.scalars(query))
+
+    # -- audit log ---------------------------------------------------------------------
+
+    def _audit(self, session: Session, actor: str, action: str, subject: str | None,
+               detail: dict[str, Any] | None) -> None:
+        session.add(AuditEntry(created_at=utcnow(), actor=actor, action=action,
+                               subject=subject, detail=detail))
+
+    def audit(self, actor: str, action: str, subject: str | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        """Add a line to the audit log."""
+        with self._session(write=True) as session:
+            self._audit(session, actor, action, subject, detail)
+
+    def audit_log(self, *, limit: int = 100, before: int | None = None,
+                  action: str | None = None, subject: str | None = None,
+                  actor: str | None = None) -> list[StoredAuditEntry]:
+        """Audit lines, newest first (ids below ``before``), filtered by action (a prefix:
+        ``decision`` keeps ``decision.undo`` too), subject and actor."""
+        query = select(AuditEntry)
+        if before is not None:
+            query = query.where(AuditEntry.id < before)
+        if action is not None:
+            query = query.where(or_(AuditEntry.action == action,
+                                    AuditEntry.action.startswith(action + ".")))
+        if subject is not None:
+            query = query.where(AuditEntry.subject == subject)
+        if actor is not None:
+            query = query.where(AuditEntry.actor == actor)
+        query = query.order_by(AuditEntry.id.desc()).limit(limit)
+        with self._session() as session:
+            return [StoredAuditEntry.from_row(row) for row in session.scalars(query)]
+
     def reviews(self, submission_id: str) -> list[StoredReview]:
         """Every reviewer decision about the submission, oldest first."""
         query = (
@@ -823,6 +1068,8 @@ class StoreOcrCache:
 
 
 __all__ = [
+    "UNSEEN",
+    "DecisionOutcome",
     "OcrKey",
     "Store",
     "StoreOcrCache",

@@ -9,9 +9,9 @@ has no zone) or an age such as ``90m``, ``2h``, ``7d``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import StringConstraints
 
 from rules.schema import Decision
@@ -25,6 +25,7 @@ from worker.api.queries import (
     encode_cursor,
     list_verdicts,
     verdict_stats,
+    verdicts_csv,
 )
 from worker.api.schemas import StatsOut, VerdictPage
 from worker.api.state import ApiProblem
@@ -61,7 +62,8 @@ def verdict_filter(
     decision: Annotated[list[Decision] | None, Query(
         max_length=MAX_VALUES, description="Repeat for any of several.")] = None,
     category: Annotated[Values, Query(description="A matched category; repeatable.")] = None,
-    rule: Annotated[Values, Query(description="A matched rule id; repeatable.")] = None,
+    rule: Annotated[Values, Query(description="A matched rule id, or a prefix of ids "
+                                  "(`absolute` keeps `absolute.*`); repeatable.")] = None,
     ad_id: Annotated[Values, Query(description="An external ad id; repeatable.")] = None,
     industry: Annotated[Values, Query(
         description="Judged as this industry; repeatable.")] = None,
@@ -75,6 +77,10 @@ def verdict_filter(
     effective_decision: Annotated[list[Decision] | None, Query(
         max_length=MAX_VALUES,
         description="The latest reviewer decision, else the machine's; repeatable.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description=(
+        "Text the OCR read in the image (case-insensitive, anywhere in it)."))] = None,
+    reviewer: Annotated[Values, Query(
+        description="Decided about by this reviewer; repeatable.")] = None,
 ) -> VerdictFilter:
     """The filters of a dashboard request."""
     return VerdictFilter(
@@ -87,6 +93,8 @@ def verdict_filter(
         until=_moment("until", until),
         reviewed=reviewed,
         effective_decisions=tuple(dict.fromkeys(effective_decision or ())),
+        text=None if q is None or not q.strip() else check_text("q", q.strip()),
+        reviewers=_values("reviewer", reviewer),
     )
 
 
@@ -94,7 +102,9 @@ def verdict_filter(
 FilterDep = Annotated[VerdictFilter, Depends(verdict_filter)]
 
 
-@router.get("/v1/verdicts", response_model=VerdictPage, tags=["dashboards"])
+@router.get("/v1/verdicts", response_model=VerdictPage, tags=["dashboards"],
+            responses={200: {"content": {"text/csv": {}},
+                             "description": "JSON, or CSV with `format=csv`"}})
 async def get_verdicts(
     _key: Annotated[StoredKey, roles("GET", "/v1/verdicts")],
     state: StateDep,
@@ -103,7 +113,10 @@ async def get_verdicts(
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH,
                                         description="`next_cursor` of the page before.")]
     = None,
-) -> VerdictPage:
+    format: Annotated[Literal["json", "csv"], Query(
+        description="`csv`: every verdict the filters keep (up to 100,000), one row each "
+                    "with its effective decision and latest review; no paging.")] = "json",
+) -> Any:
     """Current verdicts, newest first, filtered; keyset pages on the verdict id.
 
     Pages are stable under inserts: verdicts stored after the first page was read
@@ -113,6 +126,10 @@ async def get_verdicts(
         before = None if cursor is None else decode_cursor(cursor)
     except BadCursor as exc:
         raise ApiProblem(422, "invalid_cursor", str(exc)) from None
+    if format == "csv":
+        body = await state.run_db(lambda: verdicts_csv(state.store(), where, before))
+        return Response(body, media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": 'attachment; filename="verdicts.csv"'})
     items, next_id = await state.run_db(
         lambda: list_verdicts(state.store(), where, limit, before))
     return VerdictPage(items=[i.to_dict() for i in items],
