@@ -53,21 +53,22 @@ def test_twenty_parallel_decisions_give_one_callback_per_change_in_order_despite
 ) -> None:
     receiver = receiver_factory([503])  # the first attempt fails: retried, not doubled
     with Store.open(settings.database_url) as store:
-        _, key = ApiKeys(store).create("reviewer", "rita")
+        # one reviewer a decision: a reviewer's own second press is a repeat, stored once
+        keys = [ApiKeys(store).create("reviewer", f"rita{n}")[1] for n in range(20)]
         ident = _judged_with_callback(store, receiver.url)
     env = {"ADREVIEW_DATABASE_URL": settings.database_url,
            "ADREVIEW_REDIS_URL": settings.redis_url, "ADREVIEW_WEBHOOK_SECRET": SECRET,
            "ADREVIEW_ALLOW_PRIVATE_URLS": "true"}
-    choices = [{"action": "override", "decision": "pass"}, {"action": "confirm"},
-               {"action": "override", "decision": "review"}, {"action": "confirm"}] * 5
+    choices = [{"decision": "pass"}, {"action": "confirm"},
+               {"decision": "pass"}, {"decision": "reject"}] * 5
     with served_api(tmp_path, env) as api:
-        def decide(body: dict[str, str]) -> int:
+        def decide(key: str, body: dict[str, str]) -> int:
             return httpx.post(f"{api.base}/v1/submissions/{ident}/decisions", json=body,
                               headers={"Authorization": f"Bearer {key}"},
                               timeout=60).status_code
 
         with ThreadPoolExecutor(20) as pool:
-            statuses = list(pool.map(decide, choices))
+            statuses = list(pool.map(decide, keys, choices))
         os.kill(api.process.pid, signal.SIGKILL)  # the process that made the decisions
         api.process.wait(10)
     assert statuses == [201] * 20
