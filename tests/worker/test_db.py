@@ -538,3 +538,39 @@ def test_the_recorded_head_revision_is_the_newest_migration_script() -> None:
     from worker.db.migrate import HEAD_REVISION, head_revision
 
     assert head_revision() == HEAD_REVISION
+
+
+# -- outboxes -----------------------------------------------------------------------------
+
+
+def test_a_decision_writes_one_numbered_callback_per_change_of_the_effective_decision(
+    store: Store,
+) -> None:
+    ident = store.add_submission(None, "inline", metadata={"callback_url": "https://h/x"})
+    store.record_verdict(ident, verdict(Decision.REJECT))
+
+    def payload(stored: Any) -> dict[str, Any]:
+        return {"effective": stored.effective_decision.value}
+
+    store.add_review(ident, "a", "confirm", callback=payload)  # reject stays reject
+    store.add_review(ident, "a", "override", "pass", callback=payload)
+    store.add_review(ident, "b", "override", "pass", callback=payload)  # pass stays pass
+    store.add_review(ident, "b", "override", "review")  # no callback asked for
+    store.add_review(ident, "c", "confirm", callback=payload)  # review -> reject
+    due = store.due_callbacks()
+    assert [(c.seq, c.payload) for c in due] == [
+        (1, {"effective": "pass", "sequence": 1})]  # only the first of the submission
+    store.callback_done(due[0].id)
+    (second,) = store.due_callbacks()
+    assert (second.seq, second.payload["effective"], second.url) == (2, "reject", "https://h/x")
+    store.callback_failed(second.id, "HTTP 503", datetime.now(UTC) + timedelta(hours=1))
+    assert store.due_callbacks() == []  # backing off, and nothing overtakes it
+
+
+def test_the_send_outbox_keeps_a_submission_until_it_is_marked_sent(store: Store) -> None:
+    sent = store.add_submission(None, "inline", unsent=True)
+    kept = store.add_submission(None, "inline", unsent=True)
+    store.add_submission(None, "inline")  # never in the outbox
+    store.mark_sent(sent)
+    assert [s.id for s in store.unsent_submissions(timedelta(0))] == [kept]
+    assert store.unsent_submissions(timedelta(hours=1)) == []  # too young for the relay
