@@ -110,8 +110,10 @@ def make_celery(settings: Settings) -> Celery:
         # was gone; the socket limits and their numbers are in ``worker.broker_link``.
         broker_connection_retry=True,
         broker_connection_max_retries=None,
-        broker_connection_timeout=broker_link.SOCKET_CONNECT_TIMEOUT,
-        broker_transport_options=broker_link.transport_options(visibility_timeout(settings)),
+        broker_connection_timeout=broker_link.connect_timeout(settings),
+        task_publish_retry_policy=broker_link.publish_retry_policy(settings),
+        broker_transport_options=broker_link.transport_options(settings,
+                                                                visibility_timeout(settings)),
         task_default_queue=settings.queue,
         task_routes=(EngineRouter(settings),),
     )

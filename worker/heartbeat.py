@@ -91,7 +91,7 @@ class Heartbeat:
         """The Redis client of the beats (the broker link's socket limits)."""
         if self._redis is None:
             self._redis = redis.Redis.from_url(self.settings.redis_url,
-                                               **redis_client_options())
+                                               **redis_client_options(self.settings))
         return self._redis
 
     def once(self) -> bool:

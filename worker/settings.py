@@ -138,6 +138,13 @@ class Settings(BaseSettings):
         description="Seconds between sweeps for stale submissions; one worker sweeps per "
         "interval (a Redis lock), 0 turns the sweep off.",
     )
+    broker_socket_timeout: float = Field(
+        default=30.0,
+        description="Seconds a blocking Redis command (a publish, an acknowledgement) waits on "
+        "a dead link before it fails, and the TCP user timeout of Redis connections (see "
+        "worker/broker_link.py). Keep it below the soft time limit, so that a review whose "
+        "link died fails and is retried instead of being killed by the time limit.",
+    )
     heartbeat_seconds: float = Field(
         default=10.0,
         description="Seconds between a worker's heartbeats in Redis (the workers-seen gauge "

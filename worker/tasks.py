@@ -58,7 +58,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
+from celery.exceptions import Reject, SoftTimeLimitExceeded  # type: ignore[import-untyped]
 from celery.signals import worker_process_init  # type: ignore[import-untyped]
 from prometheus_client import Counter
 
@@ -265,8 +265,18 @@ def _review_task(self: Any, submission_id: str, engine: str, image: ImageRef,
         wait = backoff(retries, settings)
         log.warning("submission %s: %s; retry %d in %.1f s", submission_id, exc, retries + 1,
                     wait)
-        raise self.retry(exc=exc, countdown=wait,
-                         max_retries=settings.transient_retries) from exc
+        try:
+            raise self.retry(exc=exc, countdown=wait,
+                             max_retries=settings.transient_retries) from exc
+        except Reject as rejected:
+            if rejected.requeue:
+                raise
+            # Celery rejects (drops) a message whose retry it could not publish: the broker
+            # link is down. Put it back instead (at once if the link returns, else after the
+            # visibility timeout), so that the review is not lost until the sweep.
+            log.warning("submission %s: its retry could not be sent (%s); the message goes "
+                        "back to the queue", submission_id, rejected.reason)
+            raise Reject(rejected.reason, requeue=True) from exc
     except NotFound as exc:  # nothing to write a verdict to
         log.error("submission %s: %s; message dropped", submission_id, exc)
         metrics.TASKS.labels("missing").inc()
