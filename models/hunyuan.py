@@ -208,7 +208,9 @@ def _release(version: str) -> tuple[int, ...]:
 def missing_requirements() -> str | None:
     """What keeps ``load()`` from working here, in words; None when nothing does.
 
-    Checks what loading needs without importing torch or transformers: torch >= 2.6,
+    Checks what loading needs without importing torch or the model's module (that
+    import pulls in much of torch, seconds on a busy CPU, and a task's time limit that
+    interrupts it leaves the process's modules half initialised): torch >= 2.6,
     transformers >= 5.13 with ``hunyuan_vl``, and torchvision where transformers is
     older than 5.22 (its processor needs it there).
     """
@@ -225,7 +227,11 @@ def missing_requirements() -> str | None:
     except metadata.PackageNotFoundError:
         return "transformers is not installed"
     release = _release(transformers_version)
-    if release < TRANSFORMERS_MIN or util.find_spec("transformers.models.hunyuan_vl") is None:
+    try:
+        has_model = util.find_spec("transformers.models.hunyuan_vl") is not None
+    except (ImportError, ValueError):
+        has_model = False
+    if release < TRANSFORMERS_MIN or not has_model:
         return f"transformers {transformers_version} has no HunyuanOCR (hunyuan_vl)"
     if release < TRANSFORMERS_WITHOUT_TORCHVISION and util.find_spec("torchvision") is None:
         return (f"transformers {transformers_version} needs torchvision to load HunyuanOCR's "

@@ -193,11 +193,15 @@ def test_importing_and_constructing_the_engine_does_not_import_torch(tiny_model:
         "from worker.settings import Settings\n"
         f"HunyuanEngine.from_settings(Settings(hunyuan_model={str(tiny_model)!r}))\n"
         "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+        "assert HunyuanEngine.is_available()\n"
+        "print('torch' in sys.modules, "
+        "'transformers.models.hunyuan_vl.modeling_hunyuan_vl' in sys.modules)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert result.stdout.split() == ["False", "False"]
+    # Checking availability imports neither torch nor the model's module either.
+    assert result.stdout.split() == ["False", "False", "False", "False"]
 
 
 def test_the_registry_builds_the_engine_without_loading_it(tiny_model: Path) -> None:
