@@ -24,7 +24,6 @@ import hashlib
 import logging
 import random
 import secrets
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from celery import bootsteps  # type: ignore[import-untyped]
 from prometheus_client import Counter
 
 from worker.errors import AdreviewError
+from worker.periodic import Periodic
 from worker.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -96,13 +96,16 @@ def deliver_due(store: Store, settings: Settings) -> int:
     return sent
 
 
-class CallbackDelivery:
+class CallbackDelivery(Periodic):
     """Delivers the callback outbox every ``settings.callback_seconds``, from a thread."""
 
+    what = "callback delivery"
+    thread_name = "adreview-callbacks"
+    off_setting = "ADREVIEW_CALLBACK_SECONDS"
+    failure_level = logging.INFO
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(settings)
         self._redis: redis.Redis | None = None
         self._store: Store | None = None
         self._token = secrets.token_hex(8)
@@ -130,31 +133,14 @@ class CallbackDelivery:
             if self.client.get(key) == self._token.encode():
                 self.client.delete(key)
 
-    def run(self) -> None:
-        """Deliver every interval until ``stop``."""
-        while not self._stop.wait(self.settings.callback_seconds):
-            try:
-                self.deliver()
-            except (AdreviewError, redis.RedisError, OSError) as exc:
-                log.info("callback delivery skipped, trying again in %g s: %s",
-                         self.settings.callback_seconds, type(exc).__name__)
-            except Exception:  # a bug must not end the deliveries for good
-                log.exception("callback delivery failed")
+    @property
+    def interval(self) -> float:
+        return self.settings.callback_seconds
 
-    def start(self) -> None:
-        """Start delivering in a daemon thread (not when ``callback_seconds`` is 0)."""
-        if self.settings.callback_seconds <= 0:
-            log.info("callback delivery is off (ADREVIEW_CALLBACK_SECONDS=0)")
-            return
-        self._thread = threading.Thread(target=self.run, name="adreview-callbacks",
-                                        daemon=True)
-        self._thread.start()
+    def round(self) -> int:
+        return self.deliver()
 
-    def stop(self) -> None:
-        """Stop delivering; waits a little for a round under way."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def close(self) -> None:
         if self._redis is not None:
             self._redis.close()
         if self._store is not None:

@@ -22,7 +22,6 @@ import json
 import logging
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,7 @@ import redis
 from celery import bootsteps  # type: ignore[import-untyped]
 
 from worker.broker_link import redis_client_options
+from worker.periodic import Periodic
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,20 @@ def beat(client: redis.Redis, hostname: str, queues: Iterable[str], settings: Se
         pipe.execute()
 
 
-class Heartbeat:
+class Heartbeat(Periodic):
     """Beats every ``settings.heartbeat_seconds`` from a daemon thread until stopped."""
+
+    what = "worker heartbeat"
+    thread_name = "adreview-heartbeat"
+    off_setting = "ADREVIEW_HEARTBEAT_SECONDS"
+    at_start = True
 
     def __init__(self, settings: Settings, hostname: str, queues: Iterable[str],
                  concurrency: int | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.hostname = hostname
         self.queues = sorted(set(queues))
         self.concurrency = concurrency
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
         self._failing = False
 
@@ -114,30 +117,15 @@ class Heartbeat:
         self._failing = False
         return True
 
-    def run(self) -> None:
-        """Beat now and every interval until ``stop``."""
-        while True:
-            try:
-                self.once()
-            except Exception:  # a bug must not end the heartbeat for good
-                log.exception("heartbeat failed")
-            if self._stop.wait(self.settings.heartbeat_seconds):
-                return
+    @property
+    def interval(self) -> float:
+        return self.settings.heartbeat_seconds
 
-    def start(self) -> None:
-        """Start beating in a daemon thread (not when ``heartbeat_seconds`` is 0)."""
-        if self.settings.heartbeat_seconds <= 0:
-            log.info("worker heartbeat is off (ADREVIEW_HEARTBEAT_SECONDS=0)")
-            return
-        self._thread = threading.Thread(target=self.run, name="adreview-heartbeat",
-                                        daemon=True)
-        self._thread.start()
+    def round(self) -> bool:
+        return self.once()
 
-    def stop(self) -> None:
-        """Stop beating, and take this worker out of the sorted sets at once."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def close(self) -> None:
+        """Take this worker out of the sorted sets at once (the beats have stopped)."""
         if self._redis is not None:
             try:
                 with self._redis.pipeline(transaction=False) as pipe:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ import redis
 from celery import bootsteps  # type: ignore[import-untyped]
 from prometheus_client import Counter
 
-from worker.errors import AdreviewError
+from worker.periodic import Periodic
 from worker.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -52,13 +51,16 @@ def relay_key(settings: Settings) -> str:
     return f"adreview.relay.{digest}"
 
 
-class Relay:
+class Relay(Periodic):
     """Sends the send outbox every ``settings.relay_seconds``, from a thread."""
 
+    what = "relay of unsent submissions"
+    thread_name = "adreview-relay"
+    off_setting = "ADREVIEW_RELAY_SECONDS"
+    failure_level = logging.INFO
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(settings)
         self._redis: redis.Redis | None = None
         self._store: Store | None = None
 
@@ -69,6 +71,10 @@ class Relay:
             self._redis = redis.Redis.from_url(self.settings.redis_url,
                                                socket_timeout=5, socket_connect_timeout=2)
         return self._redis
+
+    @property
+    def interval(self) -> float:
+        return self.settings.relay_seconds
 
     def claim(self) -> bool:
         """Take this interval's round (True), unless another worker has already."""
@@ -101,30 +107,10 @@ class Relay:
                         len(sent), shown)
         return sent
 
-    def run(self) -> None:
-        """Relay every interval until ``stop``."""
-        while not self._stop.wait(self.settings.relay_seconds):
-            try:
-                self.relay()
-            except (AdreviewError, redis.RedisError, OSError) as exc:
-                log.info("relay skipped, trying again in %g s: %s",
-                         self.settings.relay_seconds, type(exc).__name__)
-            except Exception:  # a bug must not end the relaying for good
-                log.exception("relay failed")
+    def round(self) -> list[str]:
+        return self.relay()
 
-    def start(self) -> None:
-        """Start relaying in a daemon thread (not when ``relay_seconds`` is 0)."""
-        if self.settings.relay_seconds <= 0:
-            log.info("relay of unsent submissions is off (ADREVIEW_RELAY_SECONDS=0)")
-            return
-        self._thread = threading.Thread(target=self.run, name="adreview-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop relaying; waits a little for a round under way."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def close(self) -> None:
         if self._redis is not None:
             self._redis.close()
         if self._store is not None:

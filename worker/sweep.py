@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -33,7 +32,7 @@ from celery import bootsteps  # type: ignore[import-untyped]
 from kombu.transport import redis as kombu_redis
 from prometheus_client import Counter
 
-from worker.errors import AdreviewError
+from worker.periodic import Periodic
 from worker.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -62,14 +61,20 @@ def queue_length(client: redis.Redis, queue: str) -> int:
         return sum(int(n) for n in pipe.execute())
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """Sends stale submissions again every ``settings.sweep_seconds``, from a thread."""
 
+    what = "sweep"
+    thread_name = "adreview-sweep"
+    off_setting = "ADREVIEW_SWEEP_SECONDS"
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(settings)
         self._redis: redis.Redis | None = None
+
+    @property
+    def interval(self) -> float:
+        return self.settings.sweep_seconds
 
     @property
     def client(self) -> redis.Redis:
@@ -111,30 +116,10 @@ class Sweeper:
                         len(sent), self.settings.stale_minutes, shown)
         return sent
 
-    def run(self) -> None:
-        """Sweep every interval until ``stop``."""
-        while not self._stop.wait(self.settings.sweep_seconds):
-            try:
-                self.sweep()
-            except (AdreviewError, redis.RedisError, OSError) as exc:
-                log.warning("sweep failed, trying again in %g s: %s",
-                            self.settings.sweep_seconds, exc)
-            except Exception:  # a bug must not end the sweeping for good
-                log.exception("sweep failed")
+    def round(self) -> list[str]:
+        return self.sweep()
 
-    def start(self) -> None:
-        """Start sweeping in a daemon thread (not when ``sweep_seconds`` is 0)."""
-        if self.settings.sweep_seconds <= 0:
-            log.info("sweep for stale submissions is off (ADREVIEW_SWEEP_SECONDS=0)")
-            return
-        self._thread = threading.Thread(target=self.run, name="adreview-sweep", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sweeping; waits a little for a sweep under way."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def close(self) -> None:
         if self._redis is not None:
             self._redis.close()
 
