@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from rules import RuleSet
 from rules.engine import UnknownIndustry
 from rules.schema import Decision
 from worker.db import Store
-from worker.db.bulk import current_with_ocr
+from worker.db.bulk import CurrentWithOcr, current_with_ocr
 from worker.pipeline import Judged
 from worker.rescan import judge_stored
 
@@ -157,43 +158,51 @@ def diff_rules(
     Reads only: nothing is written to the database.
     """
     result = RulesDiff(candidate.version)
-    for part in current_with_ocr(store, since=since, decision=decision, with_matches=True,
-                                 limit=limit):
-        for item in part:
-            try:
-                judged = judge_stored(item.lines, candidate, min_confidence, item.industry)
-            except UnknownIndustry:
-                judged = Judged(Decision.ERROR, ())
-            before, after = item.decision.value, judged.decision.value
-            old = Counter((m["rule"], m["text"]) for m in json.loads(item.matches or "[]"))
-            new = Counter((e.rule, e.text) for e in judged.evidence)
-            result.examined += 1
-            result.before[before] += 1
-            result.after[after] += 1
-            result.current_rulesets[item.ruleset] += 1
-            if before == after and old == new:
-                result.unchanged += 1
-                continue
-            added, removed = _moved(old, new)
-            example = Example(item.submission, item.source, item.ad_id, before, after,
-                              _preview(item.lines), added, removed)
-            if before == after:
-                group = result.evidence_changed
-            elif before == Decision.PASS.value and after in _FLAGGED:
-                group = result.newly_flagged
-            elif before in _FLAGGED and after == Decision.PASS.value:
-                group = result.cleared
-            else:
-                group = result.changed
-            group.add(example, examples)
-            for rule in sorted({r for r, _ in added} | {r for r, _ in removed}):
-                change = result.rules.setdefault(rule, RuleChange())
-                change.added += sum(1 for r, _ in added if r == rule)
-                change.removed += sum(1 for r, _ in removed if r == rule)
-                change.ads.add(example, examples)
-        if on_progress is not None:
-            on_progress(len(part))
+    parts = current_with_ocr(store, since=since, decision=decision, with_matches=True,
+                             limit=limit)
+    with closing(parts):  # stopped early (``on_progress`` raising), the read ends at once
+        for part in parts:
+            _diff_part(result, part, candidate, min_confidence, examples)
+            if on_progress is not None:
+                on_progress(len(part))
     return result
+
+
+def _diff_part(result: RulesDiff, part: list[CurrentWithOcr], candidate: RuleSet,
+               min_confidence: float, examples: int) -> None:
+    """Judge one chunk of stored ads into ``result``."""
+    for item in part:
+        try:
+            judged = judge_stored(item.lines, candidate, min_confidence, item.industry)
+        except UnknownIndustry:
+            judged = Judged(Decision.ERROR, ())
+        before, after = item.decision.value, judged.decision.value
+        old = Counter((m["rule"], m["text"]) for m in json.loads(item.matches or "[]"))
+        new = Counter((e.rule, e.text) for e in judged.evidence)
+        result.examined += 1
+        result.before[before] += 1
+        result.after[after] += 1
+        result.current_rulesets[item.ruleset] += 1
+        if before == after and old == new:
+            result.unchanged += 1
+            continue
+        added, removed = _moved(old, new)
+        example = Example(item.submission, item.source, item.ad_id, before, after,
+                          _preview(item.lines), added, removed)
+        if before == after:
+            group = result.evidence_changed
+        elif before == Decision.PASS.value and after in _FLAGGED:
+            group = result.newly_flagged
+        elif before in _FLAGGED and after == Decision.PASS.value:
+            group = result.cleared
+        else:
+            group = result.changed
+        group.add(example, examples)
+        for rule in sorted({r for r, _ in added} | {r for r, _ in removed}):
+            change = result.rules.setdefault(rule, RuleChange())
+            change.added += sum(1 for r, _ in added if r == rule)
+            change.removed += sum(1 for r, _ in removed if r == rule)
+            change.ads.add(example, examples)
 
 
 __all__ = ["EXAMPLES", "Example", "Group", "RuleChange", "RulesDiff", "diff_rules"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -132,7 +132,7 @@ def current_with_ocr(
     with_matches: bool = False,
     limit: int | None = None,
     chunk: int = READ_CHUNK,
-) -> Iterator[list[CurrentWithOcr]]:
+) -> Generator[list[CurrentWithOcr], None, None]:
     """Current verdicts with their stored OCR, in chunks of up to ``chunk``.
 
     ``since`` keeps verdicts judged at or after it, ``decision`` those with that decision,
@@ -151,12 +151,15 @@ def current_with_ocr(
         result = connection.execution_options(stream_results=True, yield_per=chunk).execute(
             query
         )
-        for part in result.partitions():
-            yield [
-                CurrentWithOcr(row[0], row[1], row[2], row[3], Decision(row[4]), row[5], row[6],
-                               row[7], row[8], row[9], row[10], row[11], row[12])
-                for row in part
-            ]
+        try:
+            for part in result.partitions():
+                yield [
+                    CurrentWithOcr(row[0], row[1], row[2], row[3], Decision(row[4]), row[5],
+                                   row[6], row[7], row[8], row[9], row[10], row[11], row[12])
+                    for row in part
+                ]
+        finally:  # a reader that stops early closes the server-side cursor here
+            result.close()
 
 
 #: One stale verdict as the rescan reads it: (verdict id, submission, decision, engine,
@@ -226,9 +229,13 @@ def stale_verdicts(
         query = _stale_query(since=since, decision=wanted, not_ruleset=not_ruleset,
                              chunk=None)
         with translate_errors(store.engine.url), store.engine.connect() as connection:
-            result = connection.execution_options(stream_results=True, yield_per=chunk)
-            for part in result.execute(query).partitions():
-                yield typing.cast(list[StaleVerdict], [tuple(row) for row in part])
+            result = connection.execution_options(stream_results=True,
+                                                  yield_per=chunk).execute(query)
+            try:
+                for part in result.partitions():
+                    yield typing.cast(list[StaleVerdict], [tuple(row) for row in part])
+            finally:  # a reader that stops early closes the server-side cursor here
+                result.close()
         return
     query = _stale_query(since=since, decision=wanted, not_ruleset=not_ruleset, chunk=chunk)
     after = ""

@@ -8,6 +8,7 @@ lock, and a database already at the newest revision is left alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,10 @@ from worker.db.errors import (
     SchemaOutdated,
     StorageError,
 )
+
+# Alembic logs one INFO line per autogenerate plugin it sets up (seven, at every first
+# migration of a process): a set-up detail, not a fact about the database.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 #: The Alembic script folder (the ``worker.migrations`` package).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

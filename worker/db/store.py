@@ -862,8 +862,9 @@ class Store:
                                         f"{machine.value!r} (use override)")
                 chosen = machine
             elif chosen is None or chosen is machine or chosen is Decision.ERROR:
+                choices = [d.value for d in (Decision.PASS, Decision.REJECT) if d is not machine]
                 raise InvalidRecord(f"an override needs a decision other than "
-                                    f"{machine.value!r} (pass or reject)")
+                                    f"{machine.value!r} ({' or '.join(choices)})")
             if chosen is Decision.REVIEW:
                 raise DecisionRequired(
                     "a reviewed item ends in pass or reject: choose one "
