@@ -567,6 +567,27 @@ def test_a_decision_writes_one_numbered_callback_per_change_of_the_effective_dec
     assert store.due_callbacks() == []  # backing off, and nothing overtakes it
 
 
+def test_decide_and_undo_write_a_callback_only_when_the_effective_decision_changes(
+    store: Store,
+) -> None:
+    ident = store.add_submission(None, "inline", metadata={"callback_url": "https://h/x"})
+    store.record_verdict(ident, verdict(Decision.REJECT))
+
+    def payload(stored: Any) -> dict[str, Any]:
+        return {"effective": stored.effective_decision.value}
+
+    store.decide(ident, "a", "reject", callback=payload)  # reject stays reject: none
+    store.decide(ident, "b", "pass", callback=payload)  # reject -> pass
+    store.undo_decision(ident, "b", timedelta(minutes=10), callback=payload)  # -> reject
+    store.decide(ident, "c", "reject", callback=payload)  # reject stays reject: none
+    store.undo_decision(ident, "c", timedelta(minutes=10), callback=payload)  # still reject
+    sent = []
+    while due := store.due_callbacks():
+        sent.append((due[0].seq, due[0].payload["effective"]))
+        store.callback_done(due[0].id)
+    assert sent == [(1, "pass"), (2, "reject")]
+
+
 def test_the_send_outbox_keeps_a_submission_until_it_is_marked_sent(store: Store) -> None:
     sent = store.add_submission(None, "inline", unsent=True)
     kept = store.add_submission(None, "inline", unsent=True)
