@@ -75,3 +75,13 @@ def test_docs_render_in_chromium_with_the_network_unplugged(server: Server,
         finally:
             browser.close()
     assert refused == []
+
+
+def test_the_redoc_script_fetches_its_footer_logo_from_this_app(client: TestClient) -> None:
+    from worker.api.docs import assets_folder
+
+    packaged = (assets_folder() / "redoc.standalone.js").read_bytes()
+    assert b"https://cdn.redoc.ly/" in packaged  # what the package ships
+    served = client.get("/docs-assets/redoc.standalone.js").content
+    assert b"https://cdn.redoc.ly/" not in served
+    assert b"/docs-assets/favicon.png" in served

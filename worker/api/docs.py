@@ -5,6 +5,7 @@ page leading to the reviewer console and the documentation."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -58,6 +59,21 @@ def _guarded(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
+#: Addresses in the packaged files that a page would fetch from another host, and what
+#: this app serves instead (ReDoc's footer logo).
+LOCAL_INSTEAD = {b"https://cdn.redoc.ly/redoc/logo-mini.svg": ASSETS_PREFIX.encode()
+                 + b"/favicon.png"}
+
+
+@functools.cache
+def asset_bytes(folder: Path, name: str) -> bytes:
+    """A packaged asset, with every address of ``LOCAL_INSTEAD`` pointed at this app."""
+    data = (folder / name).read_bytes()
+    for remote, local in LOCAL_INSTEAD.items():
+        data = data.replace(remote, local)
+    return data
+
+
 #: The site's icon (``/favicon.ico``): a magnifier over a red square, as SVG.
 FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
            b'<rect width="32" height="32" rx="6" fill="#c62828"/>'
@@ -107,10 +123,11 @@ def docs_router(app: FastAPI) -> APIRouter:
         kind = ASSETS.get(name)
         if kind is None:
             return Response(status_code=404)
-        return Response((folder / name).read_bytes(), media_type=kind,
+        return Response(asset_bytes(folder, name), media_type=kind,
                         headers={"Cache-Control": "public, max-age=86400"})
 
     return router
 
 
-__all__ = ["ASSETS", "ASSETS_PREFIX", "assets_folder", "docs_router"]
+__all__ = ["ASSETS", "ASSETS_PREFIX", "LOCAL_INSTEAD", "asset_bytes", "assets_folder",
+           "docs_router"]
