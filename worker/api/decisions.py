@@ -11,13 +11,16 @@ server has a webhook secret (no secret, no callbacks).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from rules.schema import Decision
 from worker.api.state import ApiState
 from worker.api.webhooks import review_payload
-from worker.db import StorageError
+from worker.db import StorageError, StoredReview, StoredVerdict
 from worker.db.models import ReviewAction
 from worker.db.records import DecisionOutcome
 from worker.db.store import UNSEEN
@@ -47,10 +50,8 @@ def record_decision(
     before and after and, when it changes, the ``review`` callback in the outbox, all in
     one transaction). Raises what ``decide`` raises."""
     store = state.store()
-    signed = bool(state.settings.webhook_secret)
     outcome = store.decide(submission_id, reviewer, decision, action=action, note=note,
-                           base_review=base_review,
-                           callback=review_payload if signed else None)
+                           base_review=base_review, callback=_callback(state))
     if not outcome.created:
         return outcome
     review = outcome.review
@@ -60,6 +61,20 @@ def record_decision(
         waited = (review.created - after.verdict.created).total_seconds()
         TIME_TO_DECISION.observe(max(0.0, waited))
     return outcome
+
+
+def undo_decision(state: ApiState, submission_id: str, reviewer: str,
+                  within: timedelta) -> StoredReview | None:
+    """Take back the reviewer's latest decision (``Store.undo_decision``), with the
+    ``review`` callback in the outbox when that changes the effective decision."""
+    return state.store().undo_decision(submission_id, reviewer, within,
+                                       callback=_callback(state))
+
+
+def _callback(state: ApiState) -> Callable[[StoredVerdict], dict[str, Any]] | None:
+    """The payload of a review callback, when the server signs callbacks (no secret, no
+    callbacks)."""
+    return review_payload if state.settings.webhook_secret else None
 
 
 def decide_with_duplicates(
@@ -88,4 +103,5 @@ def decide_with_duplicates(
     return first, results
 
 
-__all__ = ["DECISIONS", "TIME_TO_DECISION", "decide_with_duplicates", "record_decision"]
+__all__ = ["DECISIONS", "TIME_TO_DECISION", "decide_with_duplicates", "record_decision",
+           "undo_decision"]

@@ -76,7 +76,7 @@ from worker.api.console import (
     shown_metadata,
     title_of,
 )
-from worker.api.decisions import decide_with_duplicates, record_decision
+from worker.api.decisions import decide_with_duplicates, record_decision, undo_decision
 from worker.api.errors import public_message
 from worker.api.i18n import LANG_COOKIE, LANGS, pick_lang, words
 from worker.api.images import image_problem
@@ -90,7 +90,6 @@ from worker.api.queries import (
     verdicts_csv,
 )
 from worker.api.state import ApiProblem, ApiState
-from worker.api.webhooks import review_payload
 from worker.db import (
     DecisionConflict,
     InvalidRecord,
@@ -794,10 +793,8 @@ def review_router(state: ApiState) -> APIRouter:
         if isinstance(guard, Response):
             return guard
         key = guard
-        signed = bool(state.settings.webhook_secret)
-        taken = await state.run_db(lambda: state.store().undo_decision(
-            submission_id, key.name, timedelta(minutes=UNDO_MINUTES),
-            callback=review_payload if signed else None))
+        taken = await state.run_db(undo_decision, state, submission_id, key.name,
+                                   timedelta(minutes=UNDO_MINUTES))
         if taken is None:
             t = words(pick_lang(request.cookies.get(LANG_COOKIE)))
             return _page(request, "message.html", 409, key=key, title=t("undo"),
