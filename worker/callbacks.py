@@ -27,7 +27,6 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import redis
 from celery import bootsteps  # type: ignore[import-untyped]
 from prometheus_client import Counter
 
@@ -106,17 +105,9 @@ class CallbackDelivery(Periodic):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._redis: redis.Redis | None = None
         self._store: Store | None = None
         self._token = secrets.token_hex(8)
 
-    @property
-    def client(self) -> redis.Redis:
-        """The Redis client of the lock."""
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url,
-                                               socket_timeout=5, socket_connect_timeout=2)
-        return self._redis
 
     def deliver(self) -> int:
         """One round, if this worker holds the lock; returns how many were delivered."""
@@ -141,8 +132,7 @@ class CallbackDelivery(Periodic):
         return self.deliver()
 
     def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
+        super().close()
         if self._store is not None:
             self._store.close()
 

@@ -86,16 +86,11 @@ class Heartbeat(Periodic):
         self.hostname = hostname
         self.queues = sorted(set(queues))
         self.concurrency = concurrency
-        self._redis: redis.Redis | None = None
         self._failing = False
 
-    @property
-    def client(self) -> redis.Redis:
-        """The Redis client of the beats (the broker link's socket limits)."""
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url,
-                                               **redis_client_options(self.settings))
-        return self._redis
+    def redis_options(self) -> dict[str, Any]:
+        """The beats' client: the broker link's socket limits."""
+        return redis_client_options(self.settings)
 
     def once(self) -> bool:
         """One beat: the liveness file, then Redis; True when Redis took it."""
@@ -135,7 +130,7 @@ class Heartbeat(Periodic):
                     pipe.execute()
             except (redis.RedisError, OSError) as exc:
                 log.info("heartbeat: could not sign off (the entry expires): %s", exc)
-            self._redis.close()
+        super().close()
 
 
 class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import redis
 
@@ -42,6 +43,18 @@ class Periodic:
         self.settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._redis: redis.Redis | None = None
+
+    def redis_options(self) -> dict[str, Any]:
+        """Options of the job's Redis client (its socket limits)."""
+        return {"socket_timeout": 5, "socket_connect_timeout": 2}
+
+    @property
+    def client(self) -> redis.Redis:
+        """The job's Redis client, made on first use."""
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.settings.redis_url, **self.redis_options())
+        return self._redis
 
     @property
     def interval(self) -> float:
@@ -84,7 +97,9 @@ class Periodic:
         self.close()
 
     def close(self) -> None:
-        """Release what the rounds opened (nothing here)."""
+        """Release what the rounds opened: the Redis client here."""
+        if self._redis is not None:
+            self._redis.close()
 
 
 __all__ = ["EXPECTED", "Periodic"]

@@ -22,7 +22,6 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import redis
 from celery import bootsteps  # type: ignore[import-untyped]
 from prometheus_client import Counter
 
@@ -61,16 +60,8 @@ class Relay(Periodic):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._redis: redis.Redis | None = None
         self._store: Store | None = None
 
-    @property
-    def client(self) -> redis.Redis:
-        """The Redis client of the lock."""
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url,
-                                               socket_timeout=5, socket_connect_timeout=2)
-        return self._redis
 
     @property
     def interval(self) -> float:
@@ -111,8 +102,7 @@ class Relay(Periodic):
         return self.relay()
 
     def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
+        super().close()
         if self._store is not None:
             self._store.close()
 

@@ -70,19 +70,14 @@ class Sweeper(Periodic):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._redis: redis.Redis | None = None
 
     @property
     def interval(self) -> float:
         return self.settings.sweep_seconds
 
-    @property
-    def client(self) -> redis.Redis:
-        """The Redis client of the lock and the queue lengths."""
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url,
-                                               socket_timeout=10, socket_connect_timeout=5)
-        return self._redis
+    def redis_options(self) -> dict[str, Any]:
+        """The lock's and the queue lengths' client: a little more patience."""
+        return {"socket_timeout": 10, "socket_connect_timeout": 5}
 
     def claim(self) -> bool:
         """Take this interval's sweep (True), unless another worker has already."""
@@ -118,10 +113,6 @@ class Sweeper(Periodic):
 
     def round(self) -> list[str]:
         return self.sweep()
-
-    def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
 
 
 class SweepStep(bootsteps.StartStopStep):  # type: ignore[misc]
